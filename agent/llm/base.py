@@ -1,0 +1,180 @@
+"""The language-model interface every backend implements.
+
+A backend turns a list of chat messages into a stream of :class:`TokenStep` records, one per
+generated token, and finishes with a :class:`GenerationResult`. It renders the prompt with the
+model's own chat template, can be cancelled between tokens through a ``threading.Event``, and
+reports per-token telemetry computed from the real logits where the backend exposes them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from agent.llm.sampler import SamplerSettings
+
+Role = Literal["system", "user", "assistant"]
+StopReason = Literal["eos", "stop_string", "max_tokens", "cancelled", "context_full", "error"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of the conversation as the chat template sees it."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class TopAlternative:
+    """One of the most likely tokens at a step, with its log-probability."""
+
+    token_id: int
+    text: str
+    logprob: float
+
+
+@dataclass(frozen=True)
+class TokenStep:
+    """One generated token with what the model thought of it.
+
+    ``logprob`` is the chosen token's log-probability under the full softmax of the raw logits
+    (before truncation samplers); ``entropy`` is the Shannon entropy in nats of that same full
+    distribution. Either is ``None`` where the backend cannot see the logits.
+    """
+
+    index: int
+    token_id: int
+    text: str
+    logprob: float | None
+    entropy: float | None
+    top: tuple[TopAlternative, ...] = ()
+    accepted_draft: bool | None = None  # speculative decoding: this token came from the draft
+
+
+@dataclass(frozen=True)
+class Timings:
+    """How long the model took; all seconds."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    time_to_first_token: float | None
+    generation_seconds: float
+    tokens_per_second: float | None
+
+
+@dataclass(frozen=True)
+class SpeculativeStats:
+    """Draft tokens proposed and accepted during one reply."""
+
+    method: str  # "draft_model" | "ngram"
+    proposed: int
+    accepted: int
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return self.accepted / self.proposed if self.proposed else None
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    """The prompt exactly as it is sent to the model."""
+
+    text: str
+    token_ids: tuple[int, ...]
+
+    @property
+    def token_count(self) -> int:
+        return len(self.token_ids)
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """Everything about one finished (or interrupted) generation."""
+
+    text: str
+    steps: tuple[TokenStep, ...]
+    stop_reason: StopReason
+    timings: Timings
+    prompt: PreparedPrompt
+    speculative: SpeculativeStats | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Identity of the loaded model, logged with every turn."""
+
+    backend: str
+    model_id: str
+    path: str
+    file_hash: str  # sha256 of the weights (first file for folders), "" if unknown
+    context_size: int
+    chat_template: str | None = None
+    adapters: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """Progress while a model loads: ``fraction`` in [0, 1] and a short description."""
+
+    fraction: float
+    message: str
+
+
+TokenCallback = Callable[[TokenStep], None]
+ProgressCallback = Callable[[LoadProgress], None]
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """A loaded model that generates replies with telemetry."""
+
+    info: ModelInfo
+
+    def render_prompt(self, messages: Sequence[ChatMessage]) -> PreparedPrompt:
+        """Render ``messages`` with the model's chat template (generation prompt appended) and tokenize."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` without special tokens."""
+        ...
+
+    def tokenize_pieces(self, text: str) -> list[tuple[int, str]]:
+        """How the model splits ``text``: (token id, piece as text) pairs."""
+        ...
+
+    def generate(
+        self,
+        prompt: PreparedPrompt,
+        sampler: SamplerSettings,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[TokenStep]:
+        """Stream tokens; the iterator's return value (``StopIteration.value``) is the GenerationResult.
+
+        Use :func:`run_generation` to consume it. Checks ``cancel`` between tokens.
+        """
+        ...
+
+    def close(self) -> None:
+        """Free the model."""
+        ...
+
+
+def run_generation(
+    stream: Iterator[TokenStep], on_token: TokenCallback | None = None
+) -> GenerationResult:
+    """Drive a backend's ``generate`` iterator to the end and return its result."""
+    while True:
+        try:
+            step = next(stream)
+        except StopIteration as done:
+            result = done.value
+            if not isinstance(result, GenerationResult):
+                raise TypeError("backend generate() must return a GenerationResult") from None
+            return result
+        if on_token is not None:
+            on_token(step)

@@ -1,0 +1,1 @@
+"""Audio: capture, VAD, speech-to-text, text-to-speech and playback. Knows nothing of agent/ or tui/."""
