@@ -1,0 +1,322 @@
+"""The dialogue log: every conversation turn in one SQLite file, the product's training data.
+
+One writer (the engine) owns a :class:`DialogueLog`; readers (``epistemic log``, the TUI
+history) may open the same file concurrently, read-only or not. The file runs in WAL mode and
+each turn is committed in its own transaction the moment it is added.
+
+Durability: ``synchronous=FULL``. In WAL mode NORMAL already survives a killed process, but may
+lose the last commits on power loss; FULL fsyncs the WAL on every commit. Turns arrive seconds
+apart, so the fsync (about a millisecond or two) costs nothing noticeable, and it makes the
+design's promise hold for power loss too: a crash loses at most the turn in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from agent.errors import LogError
+from agent.llm.base import TokenStep
+from agent.log import rows
+from agent.log.codec import CodecError, decode_steps, encode_steps
+from agent.log.migrations import SCHEMA_VERSION, apply_migration, pending, user_version
+from agent.log.reads import active_branch
+from agent.records import AssistantTurnRecord, ConversationSummary, StoredTurn, UserTurnRecord
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BUSY_TIMEOUT = 5.0
+_TURN_SELECT = (
+    "SELECT turns.*, token_telemetry.token_count AS token_count FROM turns "
+    "LEFT JOIN token_telemetry ON token_telemetry.turn_id = turns.id "
+)
+_SUMMARY_SELECT = (
+    "SELECT c.id, c.title, c.persona, c.started_at, c.updated_at, "
+    "(SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id AND t.alternative_of IS NULL) "
+    "FROM conversations c "
+)
+
+
+class TelemetryError(LogError):
+    """One turn's token telemetry cannot be decoded; the rest of the log is fine."""
+
+
+def is_writable(path: Path) -> bool:
+    """Writable by us AND not marked read-only (respected even when running as root)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return os.access(path, os.W_OK) and bool(mode & 0o222)
+
+
+class DialogueLog:
+    """Append-only store of conversations and turns (see :mod:`agent.log.migrations` for the schema)."""
+
+    def __init__(self, path: Path, *, readonly: bool = False, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self.busy_timeout = busy_timeout
+        self._lock = threading.RLock()
+        self._check_path()
+        self._conn: sqlite3.Connection | None = self._connect()
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
+
+    # ---------------------------------------------------------------- opening
+
+    def _check_path(self) -> None:
+        if self.path.is_dir():
+            raise LogError(f"{self.path}: is a folder, not a dialogue log file")
+        if self.readonly:
+            if not self.path.is_file():
+                raise LogError(f"{self.path}: no dialogue log here")
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LogError(f"{self.path.parent}: cannot create the log folder: {exc.strerror}") from None
+        if not is_writable(self.path.parent):
+            raise LogError(f"{self.path.parent}: folder is read-only, the dialogue log cannot be written")
+        if self.path.exists() and not is_writable(self.path):
+            raise LogError(f"{self.path}: dialogue log file is read-only")
+
+    def _connect(self) -> sqlite3.Connection:
+        target, uri = str(self.path), False
+        if self.readonly:
+            target, uri = self.path.resolve().as_uri() + "?mode=ro", True
+        with self._translate("opening"):
+            conn = sqlite3.connect(target, uri=uri, timeout=self.busy_timeout,
+                                   isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _prepare(self) -> None:
+        conn = self._connection()
+        with self._translate("opening"):
+            conn.execute("PRAGMA foreign_keys = ON")
+            if self.readonly:
+                conn.execute("PRAGMA query_only = ON")
+                self._check_version(user_version(conn))
+                return
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                logger.warning("%s: WAL mode unavailable, using %s", self.path, mode)
+            conn.execute("PRAGMA synchronous = FULL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Apply pending migrations; BEGIN IMMEDIATE also proves we can take the write lock."""
+        with self._transaction("upgrading the schema") as conn:
+            version = user_version(conn)
+            self._check_version(version)
+            for migration in pending(version):
+                logger.info("%s: schema migration %d (%s)", self.path, migration.version, migration.description)
+                apply_migration(conn, migration)
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise LogError(f"{self.path}: dialogue log schema version {version} is newer than this "
+                           f"program knows ({SCHEMA_VERSION}); upgrade epistemic-engine")
+        if version == 0 and self._connection().execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+            raise LogError(f"{self.path}: is an SQLite database but not a dialogue log")
+        if self.readonly and version < SCHEMA_VERSION:
+            raise LogError(f"{self.path}: dialogue log schema version {version} is older than "
+                           f"{SCHEMA_VERSION}; open it once for writing to upgrade it")
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _describe(self, exc: sqlite3.Error, action: str) -> str:
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        text = str(exc)
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+            return f"{self.path}: dialogue log is locked by another process (waited {self.busy_timeout:g}s)"
+        if name.startswith("SQLITE_READONLY") or "readonly" in text:
+            return f"{self.path}: dialogue log is read-only"
+        if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text:
+            return f"{self.path}: not a dialogue log (not an SQLite database, or corrupt)"
+        if name.startswith("SQLITE_CANTOPEN"):
+            return f"{self.path}: cannot open the dialogue log"
+        if name.startswith("SQLITE_FULL"):
+            return f"{self.path}: disk full while {action}"
+        return f"{self.path}: dialogue log error while {action}: {text}"
+
+    @contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise LogError(self._describe(exc, action)) from None
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed on success, rolled back on any error."""
+        if self.readonly:
+            raise LogError(f"{self.path}: dialogue log was opened read-only")
+        with self._lock, self._translate(action):
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            conn.execute("COMMIT")
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LogError(f"{self.path}: dialogue log is closed")
+        return self._conn
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock, self._translate("reading"):
+            return self._connection().execute(sql, params).fetchall()
+
+    # ---------------------------------------------------------------- writing
+
+    def new_conversation(self, *, persona: str, title: str = "", meta: dict | None = None) -> int:
+        """Start a conversation; returns its id."""
+        now = time.time()
+        with self._transaction("starting a conversation") as conn:
+            cur = conn.execute(
+                "INSERT INTO conversations (title, persona, started_at, updated_at, meta) VALUES (?, ?, ?, ?, ?)",
+                (title, persona, now, now, rows.dumps(meta or {})),
+            )
+        return int(cur.lastrowid)
+
+    def add_user_turn(self, record: UserTurnRecord) -> int:
+        """Store a user turn and commit; returns its id."""
+        created = record.created_at or time.time()
+        with self._transaction("saving a user turn") as conn:
+            self._require_conversation(conn, record.conversation_id)
+            cur = conn.execute(rows.USER_INSERT, rows.user_params(record, created))
+            self._touch(conn, record.conversation_id, created)
+        return int(cur.lastrowid)
+
+    def add_assistant_turn(self, record: AssistantTurnRecord) -> int:
+        """Store an assistant turn with its telemetry in one transaction; returns its id.
+
+        ``alternative_of`` may name any earlier reply of the group; it is stored as the first one.
+        """
+        created = record.created_at or time.time()
+        blob = encode_steps(record.steps)
+        with self._transaction("saving an assistant turn") as conn:
+            self._require_conversation(conn, record.conversation_id)
+            parent, alternative = self._resolve_alternative(conn, record)
+            cur = conn.execute(rows.ASSISTANT_INSERT, rows.assistant_params(record, created, parent, alternative))
+            conn.execute("INSERT INTO token_telemetry (turn_id, token_count, data) VALUES (?, ?, ?)",
+                         (cur.lastrowid, len(record.steps), blob))
+            self._touch(conn, record.conversation_id, created)
+        return int(cur.lastrowid)
+
+    def set_title(self, conversation_id: int, title: str) -> None:
+        """Rename a conversation."""
+        with self._transaction("renaming a conversation") as conn:
+            self._require_conversation(conn, conversation_id)
+            conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+
+    def set_label(self, turn_id: int, label: str | None) -> None:
+        """Mark a turn for dataset harvesting (e.g. 'chosen' / 'rejected'); None clears it."""
+        with self._transaction("labelling a turn") as conn:
+            if conn.execute("UPDATE turns SET label = ? WHERE id = ?", (label, turn_id)).rowcount == 0:
+                raise LogError(f"{self.path}: no turn {turn_id}")
+
+    def _require_conversation(self, conn: sqlite3.Connection, conversation_id: int) -> None:
+        if not conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone():
+            raise LogError(f"{self.path}: no conversation {conversation_id}")
+
+    def _resolve_alternative(self, conn: sqlite3.Connection, record: AssistantTurnRecord) -> tuple[int | None, int | None]:
+        if record.alternative_of is None:
+            return record.parent_id, None
+        row = conn.execute("SELECT conversation_id, role, parent_id, alternative_of FROM turns WHERE id = ?",
+                           (record.alternative_of,)).fetchone()
+        if row is None or row["role"] != "assistant" or row["conversation_id"] != record.conversation_id:
+            raise LogError(f"{self.path}: turn {record.alternative_of} is not an assistant reply "
+                           f"in conversation {record.conversation_id}")
+        root = row["alternative_of"] or record.alternative_of
+        parent = record.parent_id if record.parent_id is not None else row["parent_id"]
+        return parent, root
+
+    @staticmethod
+    def _touch(conn: sqlite3.Connection, conversation_id: int, when: float) -> None:
+        conn.execute("UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?", (when, conversation_id))
+
+    # ---------------------------------------------------------------- reading
+
+    def list_conversations(self, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
+        """Conversations, newest first; ``turns`` counts turns without regenerated alternatives."""
+        found = self._query(_SUMMARY_SELECT + "ORDER BY c.started_at DESC, c.id DESC LIMIT ? OFFSET ?", (limit, offset))
+        return [ConversationSummary(*tuple(row)) for row in found]
+
+    def get_conversation(self, conversation_id: int) -> ConversationSummary:
+        """One conversation's summary; LogError if there is none."""
+        found = self._query(_SUMMARY_SELECT + "WHERE c.id = ?", (conversation_id,))
+        if not found:
+            raise LogError(f"{self.path}: no conversation {conversation_id}")
+        return ConversationSummary(*tuple(found[0]))
+
+    def conversation_meta(self, conversation_id: int) -> dict[str, Any]:
+        """The ``meta`` given to :meth:`new_conversation`."""
+        found = self._query("SELECT meta FROM conversations WHERE id = ?", (conversation_id,))
+        if not found:
+            raise LogError(f"{self.path}: no conversation {conversation_id}")
+        return rows.loads(found[0]["meta"])
+
+    def conversation_turns(self, conversation_id: int) -> list[StoredTurn]:
+        """Every turn in order, regenerated alternatives included."""
+        found = self._query(_TURN_SELECT + "WHERE turns.conversation_id = ? ORDER BY turns.id", (conversation_id,))
+        return [rows.stored_turn(row) for row in found]
+
+    def active_turns(self, conversation_id: int) -> list[StoredTurn]:
+        """The current branch: each user turn followed by its latest reply alternative."""
+        return active_branch(self.conversation_turns(conversation_id))
+
+    def get_turn(self, turn_id: int) -> StoredTurn:
+        """One turn; LogError if there is none."""
+        found = self._query(_TURN_SELECT + "WHERE turns.id = ?", (turn_id,))
+        if not found:
+            raise LogError(f"{self.path}: no turn {turn_id}")
+        return rows.stored_turn(found[0])
+
+    def token_steps(self, turn_id: int) -> list[TokenStep]:
+        """A turn's decoded token telemetry ([] for user turns); TelemetryError if damaged."""
+        found = self._query("SELECT turns.id, token_telemetry.data FROM turns LEFT JOIN token_telemetry "
+                            "ON token_telemetry.turn_id = turns.id WHERE turns.id = ?", (turn_id,))
+        if not found:
+            raise LogError(f"{self.path}: no turn {turn_id}")
+        blob = found[0]["data"]
+        if blob is None:
+            return []
+        try:
+            return decode_steps(blob)
+        except CodecError as exc:
+            raise TelemetryError(f"turn {turn_id}: {exc}") from None
+
+    # ---------------------------------------------------------------- lifetime
+
+    def close(self) -> None:
+        """Close the file (safe to call twice)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> DialogueLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DialogueLog({str(self.path)!r}, readonly={self.readonly})"

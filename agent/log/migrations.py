@@ -1,0 +1,132 @@
+"""Numbered schema migrations for the dialogue log.
+
+The schema version lives in ``PRAGMA user_version``. Migration N moves a database from version
+N-1 to N; each runs in its own ``BEGIN IMMEDIATE`` transaction together with the version bump, so
+a crash mid-upgrade leaves the previous version intact. Never edit a released migration: append a
+new one.
+
+Schema (one ``turns`` table for both roles, so a conversation reads back in order with one query;
+columns that belong to the other role are NULL):
+
+- ``conversations``: id, title, persona (at the start), started_at, updated_at, meta (JSON).
+- ``turns``: role 'user' | 'assistant'; the user columns (source, audio_path, stt) and the assistant
+  columns (every AssistantTurnRecord field). Dict/list fields are JSON text written with
+  ``ensure_ascii=False``. ``parent_id`` is the user turn an assistant turn answers;
+  ``alternative_of`` is the first reply a regenerated reply replaces (never deleted).
+- ``token_telemetry``: one row per assistant turn with its TokenSteps packed by
+  :mod:`agent.log.codec`, apart from ``turns`` so reading a conversation never drags the blobs.
+
+Timestamps are unix seconds as REAL (``time.time()``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: ``version`` is the user_version after it ran."""
+
+    version: int
+    description: str
+    sql: str
+
+
+_BASE_SCHEMA = """
+CREATE TABLE conversations (
+    id          INTEGER PRIMARY KEY,
+    title       TEXT NOT NULL DEFAULT '',
+    persona     TEXT NOT NULL,
+    started_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    meta        TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE turns (
+    id              INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    role            TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    text            TEXT NOT NULL,
+    created_at      REAL NOT NULL,
+    parent_id       INTEGER REFERENCES turns(id),
+    alternative_of  INTEGER REFERENCES turns(id),
+    -- user turns
+    source          TEXT,
+    audio_path      TEXT,
+    stt             TEXT,
+    -- assistant turns
+    reasoning       TEXT,
+    raw_text        TEXT,
+    prompt_text     TEXT,
+    prompt_tokens   INTEGER,
+    backend         TEXT,
+    model_id        TEXT,
+    model_path      TEXT,
+    model_hash      TEXT,
+    persona         TEXT,
+    adapters        TEXT,
+    sampler         TEXT,
+    timings         TEXT,
+    stop_reason     TEXT,
+    interrupted     INTEGER NOT NULL DEFAULT 0,
+    heard_text      TEXT,
+    spoken_text     TEXT,
+    speculative     TEXT,
+    context         TEXT,
+    extra           TEXT
+);
+
+CREATE TABLE token_telemetry (
+    turn_id     INTEGER PRIMARY KEY REFERENCES turns(id) ON DELETE CASCADE,
+    token_count INTEGER NOT NULL,
+    data        BLOB NOT NULL
+);
+
+CREATE INDEX turns_by_conversation ON turns(conversation_id, id);
+"""
+
+_LABELS_AND_INDEXES = """
+-- preference data: 'chosen' / 'rejected' / free text, set when harvesting datasets
+ALTER TABLE turns ADD COLUMN label TEXT;
+CREATE INDEX turns_by_alternative ON turns(alternative_of) WHERE alternative_of IS NOT NULL;
+CREATE INDEX turns_by_parent ON turns(parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX conversations_by_start ON conversations(started_at);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "base schema: conversations, turns, token telemetry", _BASE_SCHEMA),
+    Migration(2, "preference label column and lookup indexes", _LABELS_AND_INDEXES),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def statements(script: str) -> list[str]:
+    """Split an SQL script into complete statements (safe for semicolons inside triggers)."""
+    out, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    if current.strip() and not current.strip().startswith("--"):
+        out.append(current.strip())
+    return out
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    """The schema version stored in the database."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def apply_migration(conn: sqlite3.Connection, migration: Migration) -> None:
+    """Run one migration's statements and bump user_version (caller holds the transaction)."""
+    for statement in statements(migration.sql):
+        conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+
+
+def pending(version: int, target: int = SCHEMA_VERSION) -> list[Migration]:
+    """Migrations that move a database at ``version`` up to ``target``."""
+    return [m for m in MIGRATIONS if version < m.version <= target]
