@@ -54,6 +54,7 @@ class SamplerSettings(BaseModel):
     token_bias: dict[int, float] = Field(default_factory=dict, description="Add this value to the logit of these token ids.")
     cfg_scale: float | None = Field(None, description="Classifier-free guidance scale (exllamav2 only; None = off).")
     top_logprobs: int = Field(5, ge=0, le=20, description="How many top alternatives to record per token in telemetry.")
+    xtc_ignore_tokens: tuple[int, ...] | None = Field(None, description="Token ids XTC never excludes (exllamav2 only; None = newline and special tokens).")
 
     @field_validator("stop", "dry_sequence_breakers", mode="before")
     @classmethod
@@ -79,7 +80,7 @@ EXLLAMAV2_ONLY: frozenset[str] = frozenset(
         "smoothing_factor", "min_temp", "max_temp", "temp_exponent", "top_a", "tfs", "skew",
         "temperature_last", "repeat_decay", "dry_multiplier", "dry_base", "dry_allowed_length",
         "dry_range", "dry_max_ngram", "dry_sequence_breakers", "xtc_probability", "xtc_threshold",
-        "cfg_scale",
+        "cfg_scale", "xtc_ignore_tokens",
     }
 )
 
