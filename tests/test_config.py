@@ -1,0 +1,127 @@
+"""Configuration: the documented file equals the defaults; errors name file, key (line) and reason."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from agent.config import Settings
+from agent.config_load import effective_values, load_config
+from agent.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+EPISTEMIC = [sys.executable, "-m", "agent"]
+
+
+def _fields(model: type, prefix: str = "") -> list[str]:
+    names = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and hasattr(annotation, "model_fields") and name != "personas":
+            names += _fields(annotation, f"{prefix}{name}.")
+        elif name != "personas":
+            names.append(f"{prefix}{name}")
+    return names
+
+
+def test_documented_config_equals_builtin_defaults():
+    loaded = load_config(ROOT / "config.toml", env={})
+    assert loaded.settings == Settings()
+
+
+def test_every_setting_is_documented_in_config_toml():
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    missing = [f for f in _fields(Settings) if f.rsplit(".", 1)[1] not in text]
+    assert missing == []
+
+
+def test_every_field_has_a_description():
+    undocumented = []
+
+    def walk(model: type, prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            if not field.description and not (isinstance(field.annotation, type) and hasattr(field.annotation, "model_fields")):
+                undocumented.append(prefix + name)
+            if isinstance(field.annotation, type) and hasattr(field.annotation, "model_fields"):
+                walk(field.annotation, f"{prefix}{name}.")
+
+    walk(Settings, "")
+    assert undocumented == []
+
+
+def test_env_overrides_single_keys_and_records_source(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[sampler]\ntemperature = 0.4\n[llm]\ncontext_size = 1024\n', encoding="utf-8")
+    env = {"EPISTEMIC_SAMPLER__TOP_K": "7", "EPISTEMIC_LLM__BACKEND": "exllamav2", "EPISTEMIC_SAMPLER__STOP": '["END"]'}
+    loaded = load_config(cfg, env=env)
+    assert loaded.settings.sampler.temperature == 0.4
+    assert loaded.settings.sampler.top_k == 7
+    assert loaded.settings.sampler.stop == ("END",)
+    assert loaded.settings.llm.backend == "exllamav2"
+    sources = {k: s for k, _, s in effective_values(loaded)}
+    assert sources["sampler.temperature"] == str(cfg)
+    assert sources["sampler.top_k"] == "env EPISTEMIC_SAMPLER__TOP_K"
+    assert sources["sampler.min_p"] == "default"
+
+
+def test_config_env_var_selects_file(tmp_path):
+    cfg = tmp_path / "other.toml"
+    cfg.write_text('[chat]\npersona = "philosopher"\n', encoding="utf-8")
+    assert load_config(None, env={"EPISTEMIC_CONFIG": str(cfg)}).settings.chat.persona == "philosopher"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[sampler]\ntemperature = 'hot'\n", ["c.toml:2", "sampler.temperature", "'hot'", "valid number"]),
+        ("[sampler]\ntemprature = 0.5\n", ["c.toml:2", "sampler.temprature", "unknown key"]),
+        ("[llm]\ncontext_size = 10\n", ["c.toml:2", "llm.context_size", "greater than or equal to 256"]),
+        ("[llm\nbackend = 1\n", ["c.toml", "not valid TOML", "line 1"]),
+        ("[bogus]\nx = 1\n", ["c.toml", "bogus", "unknown key"]),
+    ],
+)
+def test_broken_config_names_file_key_and_reason(tmp_path, text, expected):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg, env={})
+    for part in expected:
+        assert part in str(err.value)
+    assert err.value.exit_code == 2
+
+
+def test_bad_env_value_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match="env EPISTEMIC_SAMPLER__TOP_P.*sampler.top_p"):
+        load_config(None, env={"EPISTEMIC_SAMPLER__TOP_P": "2.5", "HOME": str(tmp_path)})
+
+
+def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "cfg"), **env}
+    return subprocess.run([*EPISTEMIC, *args], capture_output=True, text=True, cwd=tmp_path, env=full_env, timeout=120)
+
+
+def test_cli_config_check_exit_2_one_line_no_traceback(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[sampler]\ntop_k = -3\n", encoding="utf-8")
+    proc = _run(["--config", str(cfg), "config", "check"], tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "bad.toml:2" in proc.stderr and "sampler.top_k" in proc.stderr
+
+
+def test_cli_config_show_lists_sources(tmp_path):
+    proc = _run(["--config", str(ROOT / "config.toml"), "config", "show", "--section", "llm"], tmp_path, EPISTEMIC_LLM__THREADS="3")
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split("=")[0].strip(): line for line in proc.stdout.splitlines() if "=" in line}
+    assert lines["llm.threads"].endswith("# env EPISTEMIC_LLM__THREADS")
+    assert str(ROOT / "config.toml") in lines["llm.backend"]
+
+
+def test_config_toml_is_valid_toml():
+    tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
