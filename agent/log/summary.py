@@ -95,5 +95,5 @@ def token_table(steps: Sequence[TokenStep], top: int = 3) -> list[str]:
         draft = "" if s.accepted_draft is None else ("yes" if s.accepted_draft else "no")
         alts = ", ".join(f"{a.text!r} {a.logprob:.2f}" for a in s.top[:top])
         lines.append(f"{s.index:>5} {s.token_id:>7}  {s.text!r:<16} {_num(s.logprob, 8)} "
-                     f"{_num(s.entropy, 8)} {draft:>5}  {alts}")
+                     f"{_num(s.entropy, 8)} {draft:>5}  {alts}".rstrip())
     return lines
