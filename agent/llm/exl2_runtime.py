@@ -23,8 +23,8 @@ PAGE = 256  # exllamav2's cache page size: cache lengths are multiples of it
 INSTEAD = "set llm.backend = llama_cpp (or EPISTEMIC_LLM__BACKEND=llama_cpp) to run on the CPU"
 
 
-def require_cuda() -> str:
-    """Check torch + CUDA, then import exllamav2; returns its version. BackendUnavailable otherwise."""
+def require_cuda() -> None:
+    """Check that torch is installed and sees a CUDA GPU; BackendUnavailable (one line) otherwise."""
     try:
         import torch
     except ImportError:
@@ -37,6 +37,10 @@ def require_cuda() -> str:
         raise BackendUnavailable(
             f"backend exllamav2 needs an NVIDIA GPU, but CUDA is not available here (torch {torch.__version__}, {build}); {INSTEAD}"
         )
+
+
+def import_exllamav2() -> str:
+    """Import exllamav2 (the first import compiles its CUDA kernels: minutes); returns its version."""
     try:
         import exllamav2
     except ImportError:
