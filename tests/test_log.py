@@ -271,6 +271,28 @@ def test_corrupt_telemetry_is_reported_for_that_turn_only(log: DialogueLog) -> N
     assert log.get_turn(bad).text == "Здравствуй, путник!"
 
 
+def test_one_log_shared_by_threads(log: DialogueLog) -> None:
+    import threading
+
+    conversation = log.new_conversation(persona="a")
+
+    def write(tag: str) -> None:
+        for n in range(25):
+            user = log.add_user_turn(UserTurnRecord(conversation, f"{tag}{n}"))
+            log.add_assistant_turn(make_reply(conversation, user, text=f"{tag}{n}!"))
+            log.list_conversations()
+
+    workers = [threading.Thread(target=write, args=(tag,)) for tag in "ab"]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    turns = log.conversation_turns(conversation)
+    assert len(turns) == 100
+    by_id = {t.id: t for t in turns}
+    assert all(by_id[t.parent_id].text + "!" == t.text for t in turns if t.role == "assistant")
+
+
 # ---------------------------------------------------------------- failures at open
 
 
