@@ -253,6 +253,9 @@ def test_missing_things_raise_log_error(log: DialogueLog) -> None:
         log.add_user_turn(UserTurnRecord(9, "x"))
     with pytest.raises(LogError, match="no conversation 9"):
         log.set_title(9, "x")
+    with pytest.raises(LogError, match="no conversation 9"):
+        log.active_turns(9)
+    assert log.active_turns(log.new_conversation(persona="empty")) == []
     conversation = log.new_conversation(persona="a")
     user = log.add_user_turn(UserTurnRecord(conversation, "x"))
     with pytest.raises(LogError, match="not an assistant reply"):

@@ -274,8 +274,10 @@ class DialogueLog:
         return rows.loads(found[0]["meta"])
 
     def conversation_turns(self, conversation_id: int) -> list[StoredTurn]:
-        """Every turn in order, regenerated alternatives included."""
+        """Every turn in order, regenerated alternatives included; LogError if no such conversation."""
         found = self._query(_TURN_SELECT + "WHERE turns.conversation_id = ? ORDER BY turns.id", (conversation_id,))
+        if not found and not self._query("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)):
+            raise LogError(f"{self.path}: no conversation {conversation_id}")
         return [rows.stored_turn(row) for row in found]
 
     def active_turns(self, conversation_id: int) -> list[StoredTurn]:
