@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from agent.errors import UserError
+from audio.errors import AudioError
 
 # name -> "module:attribute" of a click command or group
 COMMANDS: dict[str, str] = {
@@ -125,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         click.echo(f"epistemic: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except AudioError as exc:
+        click.echo(f"epistemic: {exc}", err=True)
+        sys.exit(5)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
