@@ -184,17 +184,18 @@ def module_dims(base: dict[str, Any]) -> dict[str, tuple[int, int]]:
 
 
 def _mismatch(t: AdapterTensor, rank: int, dims: dict[str, tuple[int, int]], layers: int) -> str | None:
+    name = f"layer {t.layer} {t.module} lora_{t.half}"
     if layers and t.layer >= layers:
-        return f"{t.key}: layer {t.layer}, but the base model has {layers} layers"
+        return f"{name}: layer {t.layer}, but the base model has {layers} layers"
     expected_rank_dim = t.shape[0] if t.half == "A" else t.shape[-1]
     if len(t.shape) != 2 or expected_rank_dim != rank:
-        return f"{t.key}: shape {list(t.shape)} does not match rank r={rank}"
+        return f"{name}: shape {list(t.shape)} does not match rank r={rank}"
     if t.module not in dims:
         return None  # a module this check doesn't know; the backend checks it again when loading
     in_f, out_f = dims[t.module]
     want = [rank, in_f] if t.half == "A" else [out_f, rank]
     if list(t.shape) != want:
-        return f"{t.key}: shape {list(t.shape)}, the base model needs {want}"
+        return f"{name}: shape {list(t.shape)}, the base model needs {want}"
     return None
 
 
