@@ -1,0 +1,186 @@
+"""The llama.cpp backend (llama-cpp-python): the embedded default that runs any GGUF on a CPU.
+
+``load(config, progress)`` opens ``[llm] model`` (empty = the SmolLM2 starter model) and returns a
+:class:`LlamaCppModel`. Its own token loop drives llama.cpp's sampler chain directly; the first
+link of that chain copies the raw logits, so every token carries its exact log-probability, the
+entropy of the full distribution and the top alternatives, at close to raw speed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import ModelError
+from agent.llm.base import (
+    ChatMessage,
+    GenerationResult,
+    LoadProgress,
+    ModelInfo,
+    PreparedPrompt,
+    ProgressCallback,
+    TokenStep,
+)
+from agent.llm.chat_template import render_chat_template
+from agent.llm.llamacpp_gguf import context_length, model_name, read_metadata
+from agent.llm.llamacpp_loop import TokenLoop
+from agent.llm.llamacpp_sampling import check_supported
+from agent.llm.llamacpp_text import piece_label
+from agent.llm.sampler import SamplerSettings
+
+if TYPE_CHECKING:
+    from agent.config_load import LoadedConfig
+
+log = logging.getLogger(__name__)
+
+BACKEND = "llama_cpp"
+BUSY_TIMEOUT_S = 60.0
+
+
+class LlamaCppModel:
+    """A loaded GGUF model; one generation at a time (other callers wait), usable from any thread."""
+
+    def __init__(self, llm: Any, info: ModelInfo) -> None:
+        import llama_cpp
+
+        self._llm = llm
+        self.info = info
+        self._lib = llama_cpp
+        self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        self._lock = threading.Lock()
+        self._pieces: dict[int, bytes] = {}
+        self.n_ctx = int(llm.n_ctx())
+        self.n_vocab = int(llm.n_vocab())
+
+    # --- tokens --------------------------------------------------------------------------
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes a token stands for (special tokens as their text)."""
+        data = self._pieces.get(token_id)
+        if data is None:
+            data = self._llm.detokenize([token_id], special=True)
+            self._pieces[token_id] = data
+        return data
+
+    def is_end_token(self, token_id: int) -> bool:
+        """End of generation (eos, the template's end-of-turn token, ...)."""
+        return bool(self._lib.llama_vocab_is_eog(self._vocab, token_id))
+
+    def _special_text(self, token_id: int) -> str:
+        return "" if token_id < 0 else self.token_bytes(token_id).decode("utf-8", errors="replace")
+
+    def _tokenize(self, text: str, *, special: bool) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special))
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` without special tokens."""
+        return len(self._tokenize(text, special=False))
+
+    def tokenize_pieces(self, text: str) -> list[tuple[int, str]]:
+        """How the model splits ``text``: (token id, piece), stray UTF-8 bytes shown as ``<0xD0>``."""
+        return [(t, piece_label(self.token_bytes(t))) for t in self._tokenize(text, special=False)]
+
+    # --- prompt --------------------------------------------------------------------------
+
+    def special_tokens(self) -> dict[str, str]:
+        """``bos_token`` / ``eos_token`` texts for the chat template, from the model's vocabulary."""
+        return {
+            "bos_token": self._special_text(self._llm.token_bos()),
+            "eos_token": self._special_text(self._llm.token_eos()),
+        }
+
+    def render_prompt(self, messages: Sequence[ChatMessage]) -> PreparedPrompt:
+        """Render with the GGUF's own chat template, then tokenize (special tokens parsed, one BOS)."""
+        template = self.info.chat_template
+        if not template:
+            raise ModelError(
+                f"{self.info.path}: this GGUF has no chat template (tokenizer.chat_template), so it "
+                "cannot hold a conversation; use an instruct/chat model (see `epistemic models list`)"
+            )
+        text = render_chat_template(
+            template, [{"role": m.role, "content": m.content} for m in messages],
+            add_generation_prompt=True, special_tokens=self.special_tokens(),
+        )
+        return PreparedPrompt(text=text, token_ids=tuple(self._prompt_ids(text)))
+
+    def _prompt_ids(self, text: str) -> list[int]:
+        ids = self._tokenize(text, special=True)
+        bos = self._llm.token_bos()
+        if bos >= 0 and self._lib.llama_vocab_get_add_bos(self._vocab) and (not ids or ids[0] != bos):
+            ids.insert(0, bos)
+        return ids
+
+    # --- generation ----------------------------------------------------------------------
+
+    def generate(
+        self, prompt: PreparedPrompt, sampler: SamplerSettings, *, cancel: threading.Event | None = None
+    ) -> Iterator[TokenStep]:
+        """Stream TokenSteps; the iterator returns the GenerationResult (see ``run_generation``).
+
+        Sampler values llama.cpp cannot honour are refused here, before anything runs.
+        """
+        check_supported(sampler)
+        return self._stream(prompt, sampler, cancel)
+
+    def _stream(
+        self, prompt: PreparedPrompt, sampler: SamplerSettings, cancel: threading.Event | None
+    ) -> Iterator[TokenStep]:
+        if not self._lock.acquire(timeout=BUSY_TIMEOUT_S):
+            raise ModelError("the llama.cpp model is still busy with another reply")
+        try:
+            seed = sampler.seed if sampler.seed is not None else random.SystemRandom().randrange(2**31)
+            loop = TokenLoop(self, self._llm, sampler, seed=seed, cancel=cancel)
+            result: GenerationResult = yield from loop.run(prompt)
+            return result
+        finally:
+            self._lock.release()
+
+    def clear_cache(self) -> None:
+        """Forget the evaluated tokens (KV cache), e.g. after an adapter change; the next prompt is evaluated in full."""
+        with self._lock:
+            self._llm.reset()
+
+    def close(self) -> None:
+        """Free the model (waits for a running generation to finish first)."""
+        with self._lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+
+
+def _report(progress: ProgressCallback | None, fraction: float, message: str) -> None:
+    log.debug("load %.0f%%: %s", fraction * 100, message)
+    if progress is not None:
+        progress(LoadProgress(fraction, message))
+
+
+def load(config: LoadedConfig, progress: ProgressCallback | None = None) -> LlamaCppModel:
+    """Load ``[llm] model`` (a .gguf path, a starter name, or empty for SmolLM2) with llama.cpp."""
+    from agent.llm.llamacpp_load import open_llama, pick_gguf
+    from agent.models import file_sha256, resolve_model_path
+
+    settings = config.settings.llm
+    _report(progress, 0.0, "finding the model")
+    path = pick_gguf(resolve_model_path(config))
+    meta = read_metadata(path)
+    trained = context_length(meta)
+    n_ctx = min(settings.context_size, trained) if trained else settings.context_size
+    _report(progress, 0.1, f"loading {path.name}")
+    started = time.perf_counter()
+    llm = open_llama(path, n_ctx=n_ctx, threads=settings.threads, gpu_layers=settings.gpu_layers, batch_size=settings.batch_size)
+    log.info("loaded %s in %.2fs (n_ctx=%d, trained=%s)", path, time.perf_counter() - started, n_ctx, trained)
+    _report(progress, 0.8, "hashing the weights")
+    template = meta.get("tokenizer.chat_template")
+    info = ModelInfo(
+        backend=BACKEND, model_id=model_name(meta, path), path=str(path), file_hash=file_sha256(path),
+        context_size=int(llm.n_ctx()), chat_template=template if isinstance(template, str) else None,
+    )
+    if info.chat_template is None:
+        log.warning("%s has no chat template; it can tokenize and complete but not chat", path)
+    _report(progress, 1.0, f"{info.model_id} ready")
+    return LlamaCppModel(llm, info)
+

@@ -1,0 +1,111 @@
+"""llama.cpp's sampler chain built from :class:`SamplerSettings`, with a first link that copies the raw logits.
+
+The chain follows llama.cpp's own order: (logit capture) -> token bias -> penalties -> top-k ->
+typical -> top-p -> min-p -> temperature -> dist, or temperature -> mirostat, or greedy when the
+temperature is 0. The capture link sees every logit in token-id order before anything changes
+them, so entropy and log-probabilities are exact for the model's own distribution.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+from typing import Any
+
+import numpy as np
+
+from agent.errors import UserError
+from agent.llm.sampler import SamplerSettings, unsupported_fields
+from agent.llm.telemetry import entropy_and_logprob
+
+MIROSTAT_M = 100  # llama.cpp's value for mirostat v1
+
+
+class LogitsCapture:
+    """A custom llama.cpp sampler step that copies the raw logits, then computes step telemetry."""
+
+    def __init__(self, n_vocab: int) -> None:
+        self.n_vocab = n_vocab
+        self.logits = np.empty(n_vocab, dtype=np.float32)
+        self._x = np.empty(n_vocab, dtype=np.float64)
+        self._e = np.empty(n_vocab, dtype=np.float64)
+        self._view_key: tuple[int, int] | None = None
+        self._view: np.ndarray | None = None
+
+    def __call__(self, cur_p: Any) -> None:
+        """llama.cpp calls this with the candidate array (id, logit, p) for every token id, in order."""
+        array = cur_p.contents
+        key = (ctypes.addressof(array.data.contents), int(array.size))
+        if key != self._view_key:
+            raw = (ctypes.c_float * (3 * key[1])).from_address(key[0])
+            self._view = np.ctypeslib.as_array(raw)[1::3]
+            self._view_key = key
+        np.copyto(self.logits, self._view[: self.n_vocab])
+
+    def stats(self, token: int, k: int) -> tuple[float, float, list[tuple[int, float]]]:
+        """(entropy in nats, logprob of ``token``, top-``k`` (id, logprob)) of the captured logits."""
+        x, e = self._x, self._e
+        np.copyto(x, self.logits)
+        m = float(x.max())
+        np.subtract(x, m, out=x)
+        np.exp(x, out=e)
+        total = float(e.sum())
+        lse = math.log(total)
+        entropy = lse - float(np.dot(e, x)) / total
+        if not math.isfinite(entropy):  # masked (-inf) logits: the careful, slower way
+            entropy, logprob = entropy_and_logprob(self.logits, token)
+        else:
+            logprob = float(x[token]) - lse
+        return entropy, logprob, self._top(k, m + lse)
+
+    def _top(self, k: int, log_norm: float) -> list[tuple[int, float]]:
+        if k <= 0:
+            return []
+        idx = np.argpartition(self.logits, -k)[-k:]
+        idx = idx[np.argsort(-self.logits[idx], kind="stable")]
+        return [(int(i), float(self.logits[i]) - log_norm) for i in idx]
+
+
+def check_supported(settings: SamplerSettings) -> None:
+    """Refuse sampler values llama.cpp cannot honour, naming them."""
+    refused = unsupported_fields(settings, frozenset())
+    if refused:
+        raise UserError(
+            f"sampler setting{'s' if len(refused) > 1 else ''} {', '.join(refused)} "
+            "only work with the exllamav2 backend; reset them to their defaults for llama_cpp"
+        )
+    if settings.repeat_penalty <= 0.0:
+        raise UserError("sampler.repeat_penalty must be > 0 for llama_cpp (1 = off)")
+
+
+def build_chain(settings: SamplerSettings, capture: LogitsCapture | None, *, n_vocab: int, n_ctx: int, seed: int) -> Any:
+    """A llama.cpp sampler chain for ``settings``; ``capture`` (if any) goes first."""
+    from llama_cpp._internals import LlamaSampler
+
+    chain = LlamaSampler()
+    if capture is not None:
+        chain.add_custom(capture)
+    if settings.token_bias:
+        chain.add_logit_bias(n_vocab, {int(t): float(b) for t, b in settings.token_bias.items()})
+    last_n = n_ctx if settings.repeat_last_n < 0 else settings.repeat_last_n
+    chain.add_penalties(n_vocab, last_n, settings.repeat_penalty, settings.frequency_penalty, settings.presence_penalty)
+    _add_selection(chain, settings, n_vocab=n_vocab, seed=seed)
+    return chain
+
+
+def _add_selection(chain: Any, s: SamplerSettings, *, n_vocab: int, seed: int) -> None:
+    if s.temperature == 0.0:
+        chain.add_greedy()
+    elif s.mirostat_mode == 1:
+        chain.add_temp(s.temperature)
+        chain.add_mirostat(n_vocab, seed, s.mirostat_tau, s.mirostat_eta, MIROSTAT_M)
+    elif s.mirostat_mode == 2:
+        chain.add_temp(s.temperature)
+        chain.add_mirostat_v2(seed, s.mirostat_tau, s.mirostat_eta)
+    else:
+        chain.add_top_k(s.top_k)
+        chain.add_typical(s.typical_p, 1)
+        chain.add_top_p(s.top_p, 1)
+        chain.add_min_p(s.min_p, 1)
+        chain.add_temp(s.temperature)
+        chain.add_dist(seed)

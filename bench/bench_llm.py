@@ -1,0 +1,101 @@
+"""Tokens/s of the llama.cpp backend (full telemetry) against raw llama-cpp-python, same run.
+
+Both sides use the same Llama instance, the same prompt tokens and the same sampler values
+(fixed seed); each repetition clears the KV cache first and the two sides alternate, so drift
+in machine load hits both. Tokens/s counts every generated token over the whole call (prompt
+evaluation included), and the token ids of both sides are compared (they must be identical).
+
+    .venv/bin/python bench/bench_llm.py [--tokens 128] [--reps 5] [--model PATH] [--typical]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agent.config_load import load_config  # noqa: E402
+from agent.llm.base import ChatMessage, run_generation  # noqa: E402
+from agent.llm.sampler import SamplerSettings  # noqa: E402
+
+PROMPT = [
+    ChatMessage("system", "You are a storyteller who writes long, detailed stories."),
+    ChatMessage("user", "Write a long story about a lighthouse keeper who finds a message in a bottle."),
+]
+
+
+def _settings(args: argparse.Namespace) -> SamplerSettings:
+    if args.typical:
+        return SamplerSettings(temperature=0.7, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.1,
+                               repeat_last_n=64, seed=42, max_tokens=args.tokens)
+    return SamplerSettings(temperature=0.0, repeat_penalty=1.0, seed=42, max_tokens=args.tokens)
+
+
+def run_ours(model, prompt, sampler) -> tuple[float, list[int]]:
+    model.clear_cache()
+    started = time.perf_counter()
+    result = run_generation(model.generate(prompt, sampler))
+    return time.perf_counter() - started, [s.token_id for s in result.steps]
+
+
+def run_raw(llm, prompt_ids: list[int], sampler: SamplerSettings, n: int) -> tuple[float, list[int]]:
+    """Plain llama-cpp-python: Llama.generate with the same sampler values, no telemetry."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    llm.reset()
+    llm.set_seed(sampler.seed)
+    llm.last_n_tokens_size = sampler.repeat_last_n
+    started = time.perf_counter()
+    out: list[int] = []
+    for token in llm.generate(prompt_ids, top_k=sampler.top_k, top_p=sampler.top_p, min_p=sampler.min_p,
+                              typical_p=sampler.typical_p, temp=sampler.temperature,
+                              repeat_penalty=sampler.repeat_penalty, reset=True):
+        if llama_cpp.llama_vocab_is_eog(vocab, token):
+            break
+        out.append(token)
+        if len(out) >= n:
+            break
+    return time.perf_counter() - started, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--model", default="", help="a .gguf (default: the embedded starter model)")
+    parser.add_argument("--typical", action="store_true", help="typical sampling (temp 0.7, top-k/p, min-p, repeat penalty) instead of greedy")
+    args = parser.parse_args()
+
+    from agent.llm.llamacpp import load
+
+    config = load_config(None, env={"EPISTEMIC_LLM__MODEL": args.model} if args.model else {})
+    model = load(config)
+    sampler = _settings(args)
+    prompt = model.render_prompt(PROMPT)
+    llm = model._llm
+    run_ours(model, prompt, sampler.merged({"max_tokens": 8}))  # warm-up both paths
+    run_raw(llm, list(prompt.token_ids), sampler, 8)
+
+    ours, raw, same = [], [], True
+    for _ in range(args.reps):
+        t_raw, ids_raw = run_raw(llm, list(prompt.token_ids), sampler, args.tokens)
+        t_ours, ids_ours = run_ours(model, prompt, sampler)
+        raw.append(len(ids_raw) / t_raw)
+        ours.append(len(ids_ours) / t_ours)
+        same &= ids_raw == ids_ours
+    mode = "typical (seed 42)" if args.typical else "greedy"
+    print(f"model {model.info.model_id}, {prompt.token_count} prompt tokens, {args.tokens} tokens x {args.reps} reps, {mode}")
+    print(f"raw llama-cpp-python : {statistics.median(raw):7.1f} tok/s  (runs: {', '.join(f'{x:.1f}' for x in raw)})")
+    print(f"ours, with telemetry : {statistics.median(ours):7.1f} tok/s  (runs: {', '.join(f'{x:.1f}' for x in ours)})")
+    print(f"ratio (median)       : {statistics.median(ours) / statistics.median(raw):.3f}   target >= 0.95")
+    print(f"same token ids       : {same}  ({len(ids_ours)} vs {len(ids_raw)} tokens in the last run)")
+    model.close()
+
+
+if __name__ == "__main__":
+    main()
