@@ -359,3 +359,16 @@ def test_cli_refuses_exllamav2_without_cuda_in_one_line(tmp_path):
     assert run.returncode != 0
     assert "Traceback" not in out and len(out.splitlines()) == 1
     assert "CUDA is not available" in out and "llama_cpp" in out
+
+
+def test_docs_example_config_is_valid():
+    import re
+    import tomllib
+
+    from agent.config import Settings
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "gpu.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    settings = Settings.model_validate(tomllib.loads(block))
+    assert settings.llm.backend == "exllamav2" and settings.exllamav2.cache_type == "q6"
+    assert settings.personas["pirate"].adapters[0].scale == 0.8
