@@ -63,7 +63,7 @@ class ExLlamaV2Model:
                  info: ModelInfo, settings: Any) -> None:
         self.parts, self.tokenizer, self.generator = parts, tokenizer, generator
         self.template, self.info, self.settings = template, info, settings
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # guards the generator: iterate() vs set_loras()
         self._negatives: dict[str, PreparedPrompt] = {}
         self._adapters = AdapterSet(parts.model, Path(info.path), keep_loaded=settings.keep_adapters_loaded)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exl2-telemetry")
@@ -93,8 +93,9 @@ class ExLlamaV2Model:
     def set_adapters(self, adapters: Sequence[tuple[str | Path, float]]) -> float:
         """Apply these (PEFT folder, scale) adapters from the next reply on; returns the switch cost in seconds.
 
-        The base model stays loaded. Running jobs are cancelled first (exllamav2 changes LoRAs
-        only with an empty queue). A misfitting adapter raises AdapterError and changes nothing.
+        The base model stays loaded. A reply still running (in another thread) is cancelled first,
+        as exllamav2 changes LoRAs only with an empty queue; it ends with stop reason "cancelled".
+        A misfitting adapter raises AdapterError and changes nothing.
         """
         with self._lock:
             start = time.perf_counter()
@@ -173,6 +174,17 @@ class ExLlamaV2Model:
 
         return self._pool.submit(build) if full else build()
 
+    def _iterate(self) -> list[dict]:
+        with self._lock:
+            try:
+                return self.generator.iterate()
+            except RuntimeError as exc:  # CUDA errors (out of memory, device lost)
+                first = (str(exc).strip().splitlines() or ["runtime error"])[0]
+                raise ModelError(f"exllamav2 generation failed on the GPU: {first}") from None
+
+    def _queued(self, job: Any) -> bool:
+        return job in self.generator.active_jobs or job in self.generator.pending_jobs
+
     def _piece(self, token_id: int) -> str:
         return self._pieces[token_id] if token_id < len(self._pieces) else ""
 
@@ -185,34 +197,35 @@ class ExLlamaV2Model:
         pending: Future | list[TokenStep] | None = None
         flags, final, reason = DraftFlags(), None, None
         first_token_at: float | None = None
+        job = self._job(prompt, sampler, max_new)
         with self._lock:
-            job = self._job(prompt, sampler, max_new)
             self.generator.enqueue(job)
-            try:
-                while final is None:
-                    if cancel is not None and cancel.is_set():
-                        reason = "cancelled"
-                        break
-                    results = self.generator.iterate()
-                    if self.settings.speculative_method:
-                        flags.record(job.accepted_draft_tokens, job.new_tokens)
-                    ours = [r for r in results if r.get("stage") == "streaming" and r.get("job") is job]
-                    final = next((r for r in ours if r.get("eos")), None)
-                    ready = _done(pending)
-                    pending = self._steps(ours, len(steps) + len(ready), flags, sampler.top_logprobs)
-                    for step in ready:
-                        first_token_at = first_token_at or time.perf_counter()
-                        steps.append(step)
-                        yield step
-                    if final is None and not self.generator.num_remaining_jobs():
-                        reason = "cancelled"  # the queue was cleared under us (adapter switch)
-                        break
-                for step in _done(pending):
+        try:
+            while final is None:
+                if cancel is not None and cancel.is_set():
+                    reason = "cancelled"
+                    break
+                results = self._iterate()
+                if self.settings.speculative_method:
+                    flags.record(job.accepted_draft_tokens, job.new_tokens)
+                ours = [r for r in results if r.get("stage") == "streaming" and r.get("job") is job]
+                final = next((r for r in ours if r.get("eos")), None)
+                ready = _done(pending)
+                pending = self._steps(ours, len(steps) + len(ready), flags, sampler.top_logprobs)
+                for step in ready:
                     first_token_at = first_token_at or time.perf_counter()
                     steps.append(step)
                     yield step
-            finally:
-                if not job.is_finished and job in self.generator.active_jobs + self.generator.pending_jobs:
+                if final is None and not self._queued(job):
+                    reason = "cancelled"  # the queue was cleared under us (adapter switch)
+                    break
+            for step in _done(pending):
+                first_token_at = first_token_at or time.perf_counter()
+                steps.append(step)
+                yield step
+        finally:
+            with self._lock:
+                if self._queued(job):
                     self.generator.cancel(job)
         stop: StopReason = reason or EOS_REASONS.get((final or {}).get("eos_reason", ""), "eos")
         if stop == "max_tokens" and context_bound:
