@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -194,6 +195,13 @@ def _weighted(pairs: list[tuple[float, float]], default: float) -> float:
     return float(sum(w * v for w, (_, v) in zip(weights, pairs, strict=True)) / sum(weights))
 
 
+def _one_line(exc: Exception) -> str:
+    """A decoder error without errno noise or the repeated file name."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
+    return re.sub(r":\s*'[^']*'$", "", text)
+
+
 def load_audio_file(path: str | os.PathLike[str]) -> np.ndarray:
     """Decode any audio file to 16 kHz mono float32 (AudioFileError with one line when it can't)."""
     from faster_whisper import decode_audio
@@ -206,8 +214,36 @@ def load_audio_file(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         audio = decode_audio(str(p), sampling_rate=STT_RATE)
     except Exception as exc:  # PyAV raises many error types for broken input
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        detail = _one_line(exc)
         raise AudioFileError(f"{p}: not a readable audio file ({detail})") from None
     if len(audio) == 0:
         raise AudioFileError(f"{p}: no audio in file (empty or truncated)")
+    _check_complete(p, len(audio) / STT_RATE)
     return audio
+
+
+def _check_complete(path: Path, decoded_s: float) -> None:
+    """AudioFileError when the file's header promises much more audio than could be decoded."""
+    declared = _declared_seconds(path)
+    if declared and decoded_s < 0.9 * declared - 0.05:
+        raise AudioFileError(f"{path}: truncated file (header says {declared:.1f} s, only {decoded_s:.1f} s present)")
+    with path.open("rb") as f:
+        head = f.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        riff_size = int.from_bytes(head[4:8], "little") + 8
+        if path.stat().st_size < riff_size - 64:
+            raise AudioFileError(f"{path}: truncated WAV file ({path.stat().st_size} of {riff_size} bytes)")
+
+
+def _declared_seconds(path: Path) -> float | None:
+    """Duration stored in the stream header (e.g. FLAC's sample count), when there is one."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            if stream.duration and stream.time_base:
+                return float(stream.duration * stream.time_base)
+    except (av.error.FFmpegError, IndexError):
+        return None
+    return None
