@@ -1,0 +1,315 @@
+"""The Textual app: owns the runtime and the engine's worker; screens only draw.
+
+Build it with :func:`make_app` (the CLI and the tests share it). Every engine job (a reply, a
+regenerate, a persona switch) runs in a thread worker, one at a time; its events reach the UI
+through :class:`tui.bridge.TurnBridge`, drained on a ~30 Hz timer while the job runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.timer import Timer
+from textual.widgets import Input
+
+from agent.errors import UserError
+from agent.events import EventSink
+from tui.bridge import TurnBridge, TurnEnded
+from tui.commands import PersonaCommands
+from tui.loader import RuntimeLoader
+from tui.screens.conversation import ConversationScreen
+from tui.screens.help import HelpScreen
+from tui.screens.history import HistoryScreen
+from tui.screens.persona import PersonaPicker
+from tui.screens.tokens import TokenInspectorScreen
+from tui.widgets.sampler_panel import SamplerPanel
+from tui.widgets.status import StatusBar
+
+if TYPE_CHECKING:
+    import threading
+
+    from agent.config_load import LoadedConfig
+    from agent.llm.base import TokenStep
+    from agent.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+FLUSH_HZ = 30.0
+SHUTDOWN_WAIT_S = 30.0
+Job = Callable[[EventSink, "threading.Event"], Any]
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    return str(exc)
+
+
+class EpistemicApp(App[None]):
+    """Read the conversation and steer the model: persona, sampler, stop, regenerate, history."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    TITLE = "Epistemic Engine"
+    COMMANDS = App.COMMANDS | {PersonaCommands}
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(self, config: LoadedConfig, *, runtime: Runtime | None = None, persona: str | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.runtime = runtime
+        self.owns_runtime = runtime is None
+        self.persona_request = persona
+        self.bridge = TurnBridge()
+        self.last_steps: list[TokenStep] = []
+        self.pending_persona: str | None = None
+        self.load_error: str | None = None
+        self._flush_timer: Timer | None = None
+        self._after_job: Callable[[], Any] | None = None
+
+    # -- start-up and shutdown --------------------------------------------------------------
+
+    @property
+    def conversation(self) -> ConversationScreen:
+        screen = self.get_screen("conversation")
+        assert isinstance(screen, ConversationScreen)
+        return screen
+
+    async def on_mount(self) -> None:
+        self.install_screen(ConversationScreen(), "conversation")
+        await self.push_screen("conversation")
+        self._flush_timer = self.set_interval(1 / FLUSH_HZ, self.flush_events, pause=True)
+        if self.runtime is None:
+            self._load_runtime(RuntimeLoader(self, self.config, self.persona_request))
+        else:
+            self._runtime_ready(self.runtime)
+
+    @work(thread=True, exit_on_error=False, group="load")
+    def _load_runtime(self, loader: RuntimeLoader) -> None:
+        loader.load()
+
+    def on_runtime_loader_progressed(self, message: RuntimeLoader.Progressed) -> None:
+        self.conversation.show_progress(message.progress)
+
+    def on_runtime_loader_loaded(self, message: RuntimeLoader.Loaded) -> None:
+        self.runtime = message.runtime
+        self._runtime_ready(message.runtime)
+
+    def on_runtime_loader_failed(self, message: RuntimeLoader.Failed) -> None:
+        self.load_error = message.reason
+        self.conversation.show_load_failed(message.reason)
+        self.notify(message.reason, title="Model not loaded", severity="error", timeout=30)
+
+    def _runtime_ready(self, runtime: Runtime) -> None:
+        if self.persona_request and runtime.engine.persona.name != self.persona_request:
+            self._try(lambda: runtime.engine.set_persona(self.persona_request or ""))
+        self.conversation.show_model(runtime.model.info, runtime.engine.persona.name)
+        self.refresh_sampler_panel()
+
+    async def on_unmount(self) -> None:
+        """Stop the reply in flight and let its thread finish before the model is freed."""
+        self.bridge.cancel.set()
+        finished = await asyncio.to_thread(self.bridge.idle.wait, SHUTDOWN_WAIT_S)
+        if not finished:
+            logger.warning("the engine job did not stop within %.0f s", SHUTDOWN_WAIT_S)
+        elif self.owns_runtime and self.runtime is not None:
+            self.runtime.close()
+
+    # -- engine jobs -------------------------------------------------------------------------
+
+    def _require_runtime(self) -> Runtime | None:
+        if self.runtime is None:
+            self.notify(self.load_error or "The model is still loading.", severity="warning")
+        return self.runtime
+
+    def start_job(self, label: str, job: Job) -> bool:
+        """Run ``job(sink, cancel)`` in the engine worker; refused while another job runs."""
+        if self.bridge.busy:
+            self.notify("A reply is running: Esc stops it.", severity="warning")
+            return False
+        cancel = self.bridge.begin()
+        self.conversation.query_one(StatusBar).state = label
+        assert self._flush_timer is not None
+        self._flush_timer.resume()
+        self._run_job(job, cancel)
+        return True
+
+    @work(thread=True, exit_on_error=False, group="engine")
+    def _run_job(self, job: Job, cancel: threading.Event) -> None:
+        try:
+            job(self.bridge.sink, cancel)
+        except UserError as exc:
+            self.bridge.end(str(exc))
+        except Exception as exc:  # never let a backend failure take the UI down
+            logger.exception("engine job failed")
+            self.bridge.end(f"{type(exc).__name__}: {exc}")
+        else:
+            self.bridge.end()
+
+    def flush_events(self) -> None:
+        """Draw everything the engine emitted since the last flush (UI thread, ~30 Hz)."""
+        batch = self.bridge.drain()
+        if not batch:
+            return
+        for finished in self.conversation.apply(batch):
+            self.last_steps = list(finished.result.steps)
+        ended = [s.event for s in batch if isinstance(s.event, TurnEnded)]
+        if ended:
+            self._job_ended(ended[-1])
+
+    def _job_ended(self, ended: TurnEnded) -> None:
+        self.bridge.busy = False
+        assert self._flush_timer is not None
+        self._flush_timer.pause()
+        status = self.conversation.query_one(StatusBar)
+        status.state = ""
+        after, self._after_job = self._after_job, None
+        if ended.error:
+            self.notify(ended.error, severity="error", timeout=10)
+        elif after is not None:
+            after()
+        if self.runtime is not None:
+            status.persona = self.runtime.engine.persona.name
+            self.refresh_sampler_panel()
+        if self.pending_persona is not None:
+            name, self.pending_persona = self.pending_persona, None
+            self.switch_persona(name)
+
+    # -- user actions ------------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "prompt":
+            return
+        text = event.value.strip()
+        runtime = self._require_runtime()
+        if not text or runtime is None:
+            return
+        engine = runtime.engine
+        if self.start_job("replying", lambda sink, cancel: engine.respond(text, on_event=sink, cancel=cancel)):
+            event.input.clear()
+            self.conversation.show_user(text)
+
+    def action_stop_reply(self) -> None:
+        if not self.bridge.stop():
+            self.notify("Nothing to stop.", timeout=2)
+
+    def action_regenerate(self) -> None:
+        runtime = self._require_runtime()
+        if runtime is None:
+            return
+        engine = runtime.engine
+        if not engine.history or engine.history[-1].role != "assistant":
+            self.notify("Nothing to regenerate yet.", severity="warning")
+            return
+        if self.start_job("regenerating", lambda sink, cancel: engine.regenerate(on_event=sink, cancel=cancel)):
+            self.conversation.supersede_last_reply()
+
+    def action_new_conversation(self) -> None:
+        runtime = self._require_runtime()
+        if runtime is None or self._refuse_while_busy():
+            return
+        runtime.engine.new_conversation()
+        self.conversation.clear()
+        self.notify("New conversation.", timeout=2)
+
+    def _refuse_while_busy(self) -> bool:
+        if self.bridge.busy:
+            self.notify("Wait for the reply to end (Esc stops it).", severity="warning")
+        return self.bridge.busy
+
+    def _try(self, action: Callable[[], Any]) -> bool:
+        """Run a quick engine call on the UI thread; errors become a notification."""
+        try:
+            action()
+        except (UserError, ValidationError) as exc:
+            self.notify(_error_text(exc), severity="error")
+            return False
+        return True
+
+    # -- persona ---------------------------------------------------------------------------
+
+    def persona_choices(self) -> list[tuple[str, str]]:
+        if self.runtime is None:
+            return []
+        return [(p.name, p.description) for p in self.runtime.personas.all()]
+
+    def action_pick_persona(self) -> None:
+        runtime = self._require_runtime()
+        if runtime is not None:
+            picker = PersonaPicker(self.persona_choices(), runtime.engine.persona.name)
+            self.push_screen(picker, lambda name: self.switch_persona(name) if name else None)
+
+    def switch_persona(self, name: str) -> None:
+        """Switch persona from the next turn (after the running reply, if any)."""
+        runtime = self._require_runtime()
+        if runtime is None:
+            return
+        if self.bridge.busy:
+            self.pending_persona = name
+            self.notify(f"Persona {name} from the next turn (after this reply).")
+            return
+        engine = runtime.engine
+        if self.start_job(f"switching to {name}", lambda sink, cancel: engine.set_persona(name)):
+            self._after_job = lambda: self.notify(f"Persona: {engine.persona.name} (from the next turn).", timeout=3)
+
+    # -- sampler ---------------------------------------------------------------------------
+
+    def refresh_sampler_panel(self) -> None:
+        if self.runtime is not None:
+            engine = self.runtime.engine
+            self.conversation.query_one(SamplerPanel).show(engine.sampler, set(engine.sampler_overrides))
+
+    def on_sampler_panel_value_submitted(self, message: SamplerPanel.ValueSubmitted) -> None:
+        runtime = self._require_runtime()
+        if runtime is None:
+            return
+        if self._try(lambda: runtime.engine.set_sampler(**{message.field: message.value})):
+            value = getattr(runtime.engine.sampler, message.field)
+            self.notify(f"{message.field} = {value} from the next turn.", timeout=3)
+        self.refresh_sampler_panel()
+
+    def on_sampler_panel_reset_pressed(self, message: SamplerPanel.ResetPressed) -> None:
+        if self.runtime is not None:
+            self.runtime.engine.reset_sampler()
+            self.refresh_sampler_panel()
+            self.notify("Sampler back to the persona's values.", timeout=3)
+
+    # -- other screens ---------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_inspect_tokens(self) -> None:
+        tokenize = self.runtime.model.tokenize_pieces if self.runtime is not None else None
+        self.push_screen(TokenInspectorScreen(self.last_steps, tokenize))
+
+    def action_history(self) -> None:
+        runtime = self._require_runtime()
+        if runtime is None:
+            return
+        if runtime.log is None:
+            self.notify("The dialogue log is off ([log] enabled = false).", severity="warning")
+            return
+        self.push_screen(HistoryScreen(runtime.log), self._continue_conversation)
+
+    def _continue_conversation(self, conversation_id: int | None) -> None:
+        runtime = self.runtime
+        if conversation_id is None or runtime is None or self._refuse_while_busy():
+            return
+        if self._try(lambda: runtime.engine.open_conversation(conversation_id)):
+            assert runtime.log is not None
+            self.conversation.show_turns(runtime.log.active_turns(conversation_id))
+            self.notify(f"Continuing conversation #{conversation_id}.", timeout=3)
+
+
+def make_app(config: LoadedConfig, *, runtime: Runtime | None = None, persona: str | None = None) -> EpistemicApp:
+    """The one factory for the TUI: the CLI passes no runtime (the app loads it), tests pass one."""
+    return EpistemicApp(config, runtime=runtime, persona=persona)

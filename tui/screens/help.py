@@ -1,0 +1,53 @@
+"""The help screen: what each key does and what the numbers mean."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# Epistemic Engine
+
+Type a message and press **Enter**. The reply streams in; its reasoning (`<think>`) is folded
+under **reasoning**: click it (or focus it and press Enter) to read it.
+
+| Key | Action |
+|---|---|
+| Enter | send the message |
+| Esc | stop the reply (it is logged as *interrupted*) |
+| Ctrl+R | regenerate the last reply (both replies stay in the log) |
+| Ctrl+N | new conversation |
+| F2 / Ctrl+P | switch persona (also in the command palette) |
+| F3 | sampler panel: edit a value, Enter applies it from the next turn |
+| F4 | token inspector: how the last reply and any text are tokenized |
+| F5 | history: read and continue past conversations |
+| F6 | show / hide the entropy sparkline |
+| F1 | this help |
+| Ctrl+Q | quit |
+
+**Status bar**: persona, model (backend), tokens per second, time to first token (ttft),
+context used / context size, and the speculative-decoding acceptance rate when the backend
+drafts tokens.
+
+**Entropy** is the Shannon entropy (nats) of the model's full next-token distribution: low means
+sure, high means torn between many tokens. The sparkline draws it for every token of the reply.
+
+Every turn is logged with the persona, every sampler value, timings and per-token telemetry.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and meanings; Esc or F1 closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90%; max-width: 100; height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Markdown(HELP)

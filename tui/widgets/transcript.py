@@ -1,0 +1,118 @@
+"""The transcript: user and assistant turns, the reply streaming in batch by batch.
+
+Reasoning (``<think>``, channel "reasoning") lives in a collapsed :class:`Collapsible` above
+the answer, in its own muted style, so it is always visibly apart from what the model says.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Collapsible, Static
+
+
+class UserMessage(Static):
+    """A turn the user typed or spoke."""
+
+    DEFAULT_CSS = """
+    UserMessage { margin: 1 0 0 8; padding: 0 1; background: $primary-muted; color: $text; border-left: outer $primary; }
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, markup=False)
+        self.text = text
+
+
+class AssistantMessage(Vertical):
+    """A reply: collapsed reasoning, the answer and a one-line footnote (turn id, stop reason)."""
+
+    DEFAULT_CSS = """
+    AssistantMessage { height: auto; margin: 1 4 0 0; border-left: outer $secondary; }
+    AssistantMessage .reasoning-box { display: none; background: $surface; border: none; padding: 0; margin: 0; }
+    AssistantMessage.-has-reasoning .reasoning-box { display: block; }
+    AssistantMessage .reasoning { color: $text-muted; text-style: italic; padding: 0 1; }
+    AssistantMessage .answer { padding: 0 1; }
+    AssistantMessage .note { color: $text-disabled; padding: 0 1; height: auto; }
+    AssistantMessage.-interrupted .note { color: $warning; }
+    """
+
+    def __init__(self, answer: str = "", reasoning: str = "", note: str = "") -> None:
+        super().__init__()
+        self.answer_parts: list[str] = [answer] if answer else []
+        self.reasoning_parts: list[str] = [reasoning] if reasoning else []
+        self._note = note
+        self._interrupted = False
+        self._composed = False
+        self.turn_id: int | None = None
+
+    @property
+    def answer(self) -> str:
+        return "".join(self.answer_parts)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
+
+    def compose(self) -> ComposeResult:
+        with Collapsible(title="reasoning", collapsed=True, classes="reasoning-box"):
+            yield Static(self.reasoning, markup=False, classes="reasoning")
+        yield Static(self.answer or "…", markup=False, classes="answer")
+        yield Static(self._note, markup=False, classes="note")
+
+    def on_mount(self) -> None:
+        self._composed = True
+        self.redraw()
+
+    def append(self, channel: str, text: str) -> None:
+        """Queue text on a channel; call :meth:`redraw` once per batch."""
+        (self.reasoning_parts if channel == "reasoning" else self.answer_parts).append(text)
+
+    def redraw(self) -> None:
+        """Show the text received so far (one update per batch, not per token)."""
+        if not self._composed:
+            return  # on_mount draws whatever arrived before the children existed
+        self.set_class(self._interrupted, "-interrupted")
+        self.query_one(".note", Static).update(self._note)
+        if self.reasoning_parts:
+            self.set_class(True, "-has-reasoning")
+            self.query_one(".reasoning", Static).update(self.reasoning)
+            self.query_one(Collapsible).title = f"reasoning ({len(self.reasoning)} chars)"
+        self.query_one(".answer", Static).update(self.answer or "…")
+
+    def finish(self, turn_id: int, note: str, interrupted: bool) -> None:
+        """The reply is committed: show its footnote."""
+        self.turn_id = turn_id
+        self._note, self._interrupted = note, interrupted
+        self.redraw()
+
+
+class TranscriptView(VerticalScroll):
+    """All turns of the open conversation; stays scrolled to the end while replies stream."""
+
+    DEFAULT_CSS = """
+    TranscriptView { height: 1fr; padding: 0 1; scrollbar-size-vertical: 1; }
+    TranscriptView > .placeholder { color: $text-muted; margin: 1 0; }
+    """
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    def clear(self) -> None:
+        """Remove every turn."""
+        self.remove_children()
+
+    def add_user(self, text: str) -> UserMessage:
+        message = UserMessage(text)
+        self.mount(message)
+        self.anchor()
+        return message
+
+    def add_assistant(self, answer: str = "", reasoning: str = "", note: str = "") -> AssistantMessage:
+        message = AssistantMessage(answer, reasoning, note)
+        self.mount(message)
+        self.anchor()
+        return message
+
+    def last_reply(self) -> AssistantMessage | None:
+        replies = self.query(AssistantMessage)
+        return replies.last() if replies else None
