@@ -1,0 +1,90 @@
+"""Events of the voice loop, for the TUI and the plain-terminal consumer.
+
+Small frozen dataclasses. The loop calls its ``on_event`` callback from worker threads (never
+from a PortAudio callback); the callback must be quick and thread-safe (the TUI posts a message).
+The engine's own events (:mod:`agent.events`) reach the same callback during a reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+VadState = Literal["idle", "speech", "muted", "push_to_talk", "off"]
+
+
+@dataclass(frozen=True)
+class MicLevel:
+    """Microphone loudness (RMS, dBFS) over the last ~100 ms."""
+
+    dbfs: float
+
+
+@dataclass(frozen=True)
+class VadStateChanged:
+    """idle: listening for speech; speech: an utterance is in progress; muted: the agent is
+    speaking in half-duplex; push_to_talk: waiting for the key; off: the loop stopped."""
+
+    state: VadState
+
+
+@dataclass(frozen=True)
+class PartialTranscriptUpdated:
+    """The best guess so far of what the user is saying (shown, never logged)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class UserUtterance:
+    """A final transcript that is about to be answered; ``audio_path`` is None when not kept."""
+
+    text: str
+    audio_path: str | None
+    stt: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SpeakingChanged:
+    """The agent started or stopped speaking."""
+
+    speaking: bool
+
+
+@dataclass(frozen=True)
+class BargedIn:
+    """The user interrupted the reply: playback stopped and generation was cancelled."""
+
+    heard_text: str
+
+
+@dataclass(frozen=True)
+class WaterfallReady:
+    """A spoken reply ended: its latency waterfall (see :class:`agent.voice.waterfall.Waterfall`)."""
+
+    turn_id: int | None
+    waterfall: Any  # agent.voice.waterfall.Waterfall
+
+
+@dataclass(frozen=True)
+class VoiceNotice:
+    """Something the user should see about voice (no device, nothing heard...); never a crash."""
+
+    level: Literal["info", "warning", "error"]
+    message: str
+
+
+@dataclass(frozen=True)
+class DeviceLost:
+    """The microphone or speaker is gone: the loop has stopped; typing continues."""
+
+    kind: Literal["input", "output"]
+    message: str
+
+
+VoiceEvent = (
+    MicLevel | VadStateChanged | PartialTranscriptUpdated | UserUtterance | SpeakingChanged | BargedIn
+    | WaterfallReady | VoiceNotice | DeviceLost
+)
+VoiceEventSink = Callable[[Any], None]  # receives VoiceEvent and agent.events.EngineEvent

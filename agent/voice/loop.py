@@ -1,0 +1,252 @@
+"""The hands-free (or push-to-talk) voice loop around the conversation engine.
+
+Threads: the capture thread (microphone -> :class:`Listener`), the turn worker (final transcript
+-> engine -> :class:`Speaker`), the speaker's TTS worker and the partial-transcript worker.
+Half-duplex by default: the microphone is ignored while the agent speaks (and for a short tail
+after). With ``barge_in`` on, speech during a reply stops playback and cancels generation; the
+log keeps the reply as generated and the part actually heard.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from agent.events import ReplyToken, TurnStarted
+from agent.voice.events import (
+    BargedIn,
+    DeviceLost,
+    SpeakingChanged,
+    VadStateChanged,
+    VoiceNotice,
+    WaterfallReady,
+)
+from agent.voice.listener import Listener, Utterance
+from agent.voice.speaker import Speaker, SpokenReply
+from agent.voice.turns import TurnRecorder
+from agent.voice.waterfall import WaterfallClock
+from audio.capture import MicCapture
+from audio.errors import DeviceError
+from audio.events import DeviceLost as AudioDeviceLost
+from audio.playback import Player
+from audio.settings import AudioSettings
+
+log = logging.getLogger(__name__)
+
+UNMUTE_TAIL_S = 0.3  # half-duplex: keep the mic closed this long after playback (device buffer, echo)
+
+
+class VoiceLoop:
+    """Talk to the engine by voice. ``start()``, then ``stop()``; events go to ``on_event``."""
+
+    def __init__(self, engine: Any, *, settings: AudioSettings, vad: Any, stt: Any, tts: Any,
+                 recorder: TurnRecorder, on_event: Any = None, language: str | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.recorder = recorder
+        self.barge_in_enabled = settings.barge_in
+        self._emit = on_event or (lambda event: None)
+        self._audio_events: queue.SimpleQueue = queue.SimpleQueue()
+        self.mic = MicCapture(settings.input_device, block_ms=settings.block_ms, timeout_s=settings.device_timeout_s)
+        self.player = Player(settings.output_device, emit=self._audio_events.put)  # PortAudio thread: only enqueue
+        push_to_talk = settings.turn_taking == "push_to_talk"
+        self.speaker = Speaker(tts, self.player, on_speaking=self._on_speaking)
+        self.listener = Listener(
+            vad=vad, stt=stt, language=language, push_to_talk=push_to_talk, emit=self._emit,
+            on_utterance=self._turns_put, on_speech_started=self._on_speech_started, is_muted=self._is_muted,
+        )
+        self._turns: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._speaking = threading.Event()
+        self._unmute_at = 0.0
+        self._reply: SpokenReply | None = None
+        self._cancel: threading.Event | None = None
+        self._threads: list[threading.Thread] = []
+        self.lost: str | None = None
+        self.turns_done = 0
+        self.last_barge_in_s: float | None = None
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> bool:
+        """Open the devices and start listening; False (with a notice) when there is no device."""
+        try:
+            self.player.start()
+            self.mic.start()
+        except DeviceError as exc:
+            self._close_devices()
+            self._emit(VoiceNotice("error", f"Voice is off: {exc}. Typing still works."))
+            self._emit(VadStateChanged("off"))
+            return False
+        for target, name in ((self._capture, "voice-capture"), (self._run_turns, "voice-turns")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._emit(VadStateChanged(self.listener.initial_state()))
+        return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop listening and speaking, cancel a reply in progress, close the devices."""
+        self._stop.set()
+        self.interrupt(emit=False)
+        self.listener.close()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+        self._close_devices()
+        self._emit(VadStateChanged("off"))
+
+    @property
+    def running(self) -> bool:
+        """True while the loop listens."""
+        return bool(self._threads) and not self._stop.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the loop has stopped (e.g. its device was lost); False on timeout."""
+        return self._stop.wait(timeout)
+
+    def _close_devices(self) -> None:
+        for device in (self.mic, self.player):
+            try:
+                device.close()
+            except Exception as exc:  # a lost device may fail to close; nothing left to do
+                log.debug("closing %s: %s", type(device).__name__, exc)
+
+    # -- public controls (any thread: TUI keys, CLI) -----------------------------------------
+
+    def start_listening(self) -> None:
+        """Push-to-talk key down (interrupts the agent if it is speaking)."""
+        self.interrupt()
+        self.listener.press()
+
+    def stop_listening(self) -> None:
+        """Push-to-talk key up: what was said is answered."""
+        self.listener.release()
+
+    def submit_text(self, text: str) -> None:
+        """A typed message, answered (and spoken) in turn with the spoken ones."""
+        self._turns.put(text)
+
+    def interrupt(self, emit: bool = True) -> None:
+        """Stop the reply now: silence playback and cancel generation (barge-in)."""
+        reply, cancel = self._reply, self._cancel
+        if cancel is not None:
+            cancel.set()
+        if reply is None or reply.stopped:
+            return
+        outcome = reply.stop()
+        self._speaking.clear()
+        if emit:
+            self._emit(BargedIn(outcome.heard_text))
+            self._emit(SpeakingChanged(False))
+
+    # -- capture thread ----------------------------------------------------------------------
+
+    def _capture(self) -> None:
+        try:
+            for block in self.mic.frames(self._stop):
+                self._check_output()
+                self.listener.feed(block)
+        except Exception as exc:  # an unexpected capture failure ends voice, not the program
+            log.exception("voice capture failed")
+            self._device_lost("input", str(exc) or type(exc).__name__)
+            return
+        if self.mic.lost and not self._stop.is_set():
+            self._device_lost("input", self.mic.lost)
+
+    def _check_output(self) -> None:
+        while not self._audio_events.empty():
+            event = self._audio_events.get_nowait()
+            if isinstance(event, AudioDeviceLost):
+                self._device_lost("output", event.message)
+
+    def _device_lost(self, kind: str, message: str) -> None:
+        if self.lost is not None:
+            return
+        self.lost = message
+        self._emit(DeviceLost(kind, message))  # type: ignore[arg-type]
+        what = "Microphone" if kind == "input" else "Speaker"
+        self._emit(VoiceNotice("warning", f"{what} lost ({message}). Voice is off; typing still works."))
+        self._stop.set()
+        self.interrupt(emit=False)
+
+    def _is_muted(self) -> bool:
+        if self.barge_in_enabled:
+            return False
+        return self._speaking.is_set() or time.perf_counter() < self._unmute_at
+
+    def _on_speech_started(self, detect_s: float) -> None:
+        if self.barge_in_enabled and self._reply is not None and self._speaking.is_set():
+            started = time.perf_counter()
+            self.interrupt()
+            self.last_barge_in_s = detect_s + time.perf_counter() - started
+            log.info("barge-in after %.0f ms", self.last_barge_in_s * 1000)
+
+    def _on_speaking(self, speaking: bool) -> None:
+        self._speaking.set()
+        self._emit(SpeakingChanged(True))
+
+    # -- turn worker -------------------------------------------------------------------------
+
+    def _turns_put(self, utterance: Utterance) -> None:
+        self._turns.put(utterance)
+
+    def _run_turns(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._turns.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                self._turn(item)
+            except Exception as exc:  # one failed turn must not end the conversation
+                log.exception("voice turn failed")
+                self._emit(VoiceNotice("error", f"That turn failed: {exc}"))
+
+    def _turn(self, item: Utterance | str) -> None:
+        if isinstance(item, str):
+            self._answer(item, WaterfallClock(), source="typed")
+            return
+        heard = self.recorder.transcribe(item)
+        if heard is None:
+            self._emit(VoiceNotice("info", "Nothing recognisable was heard."))
+            return
+        self._emit(heard.event)
+        self._answer(heard.text, item.clock, source="voice", audio_path=heard.audio_path, stt=heard.stt)
+
+    def _answer(self, text: str, clock: WaterfallClock, **turn: Any) -> None:
+        cancel = threading.Event()
+        reply = self.speaker.begin(clock)
+        self._reply, self._cancel = reply, cancel
+
+        def on_event(event: Any) -> None:
+            if isinstance(event, TurnStarted):
+                clock.mark("turn_started")
+            elif isinstance(event, ReplyToken):
+                clock.mark("first_token")
+                if event.channel == "answer" and event.text:
+                    reply.feed(event.text)
+            self._emit(event)
+
+        try:
+            finished = self.engine.respond(text, on_event=on_event, cancel=cancel, **turn)
+        finally:
+            outcome = reply.stop() if reply.stopped or cancel.is_set() else reply.finish()
+            self._reply, self._cancel = None, None
+            self._done_speaking(outcome.interrupted)
+        self.turns_done += 1
+        if finished is not None:
+            waterfall = clock.result()
+            self.recorder.store_reply(finished, outcome, waterfall)
+            self._emit(WaterfallReady(finished.turn_id, waterfall))
+
+    def _done_speaking(self, interrupted: bool) -> None:
+        was = self._speaking.is_set()
+        if not interrupted:
+            self._unmute_at = time.perf_counter() + UNMUTE_TAIL_S
+        self._speaking.clear()
+        if was:
+            self._emit(SpeakingChanged(False))

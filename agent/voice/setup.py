@@ -1,0 +1,82 @@
+"""Build the voice components from a configuration (one factory for the CLI, the TUI and tests).
+
+Speech models load slowly: load them once (:func:`load_stt`, :func:`load_tts`) and pass them to
+:func:`build_voice_loop`. The persona decides the voice and, unless ``[stt] language`` or the
+caller fixes one, the language Whisper listens for.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from agent.voice.loop import VoiceLoop
+from agent.voice.turns import TurnRecorder
+
+log = logging.getLogger(__name__)
+
+
+def _model_path(config: Any, value: str) -> str:
+    """A config model/voice value: paths resolved against the config file, names kept."""
+    if not value:
+        return value
+    path = config.resolve(value)
+    looks_like_path = value.startswith((".", "~", "/")) or Path(value).suffix in (".onnx", ".bin")
+    return str(path) if looks_like_path or path.exists() else value
+
+
+def listen_language(config: Any, persona: Any, override: str | None = None) -> str:
+    """The language to transcribe: the override, else a fixed ``[stt] language``, else the persona's."""
+    if override:
+        return override
+    fixed = config.settings.stt.language
+    if fixed and fixed.lower() != "auto":
+        return fixed
+    return persona.language or "auto"
+
+
+def load_stt(config: Any) -> Any:
+    """The Whisper model of ``[stt]`` (default: the starter Whisper base)."""
+    from audio.stt import WhisperStt
+
+    settings = config.settings.stt
+    return WhisperStt.load(settings, model=_model_path(config, settings.model))
+
+
+def load_tts(config: Any, persona: Any) -> Any:
+    """The persona's Piper voice, else ``[tts] voice``, else the starter English voice."""
+    from audio.tts import PiperTts
+
+    settings = config.settings.tts
+    spec = persona.settings.voice or settings.voice
+    return PiperTts.load(settings, voice=_model_path(config, spec) or None)
+
+
+def load_vad(config: Any) -> Any:
+    """The VAD segmenter of ``[vad]`` (with the Silero second opinion when configured)."""
+    from audio.vad import VadSegmenter
+
+    return VadSegmenter.from_settings(config.settings.vad)
+
+
+def recorder_for(runtime: Any, emit: Any = None) -> TurnRecorder:
+    """Keeps user audio and spoken replies in the runtime's dialogue log."""
+    config = runtime.config
+    return TurnRecorder(log=runtime.log, data_dir=config.data_dir(), keep_audio=config.settings.log.keep_audio, emit=emit)
+
+
+def build_voice_loop(runtime: Any, *, stt: Any, tts: Any, on_event: Any = None, language: str | None = None,
+                     audio: Any = None, vad: Any = None) -> VoiceLoop:
+    """A voice loop on ``runtime``'s engine; ``audio`` overrides ``[audio]`` (AudioSettings)."""
+    config = runtime.config
+    return VoiceLoop(
+        runtime.engine,
+        settings=audio or config.settings.audio,
+        vad=vad or load_vad(config),
+        stt=stt,
+        tts=tts,
+        recorder=recorder_for(runtime, on_event),
+        on_event=on_event,
+        language=listen_language(config, runtime.engine.persona, language),
+    )

@@ -1,0 +1,95 @@
+"""What the voice loop keeps with each turn: the user's audio and transcript confidence, and
+with the reply what was spoken, what was heard and the latency waterfall.
+
+The user's utterance is written as a 16-bit WAV under ``<data dir>/audio/`` (unless
+``[log] keep_audio`` is off) and referenced from the user turn by its path relative to the data
+dir. After the reply was played (or cut off) the assistant turn is completed with
+``DialogueLog.update_spoken``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.errors import LogError
+from agent.voice.events import UserUtterance, VoiceNotice
+from agent.voice.waterfall import Waterfall
+from audio.pcm import STT_RATE, write_wav
+
+log = logging.getLogger(__name__)
+
+AUDIO_DIR = "audio"
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A final transcript ready to be answered."""
+
+    text: str
+    audio_path: str | None
+    stt: dict[str, Any]
+
+    @property
+    def event(self) -> UserUtterance:
+        """The event announcing it."""
+        return UserUtterance(self.text, self.audio_path, self.stt)
+
+
+class TurnRecorder:
+    """Transcribes utterances and keeps audio, transcripts and spoken replies in the log."""
+
+    def __init__(self, *, log: Any | None, data_dir: Path, keep_audio: bool, emit: Any = None) -> None:
+        self.log = log
+        self.data_dir = Path(data_dir)
+        self.keep_audio = keep_audio
+        self._emit = emit or (lambda event: None)
+
+    def transcribe(self, utterance: Any) -> Heard | None:
+        """The final transcript of a :class:`agent.voice.listener.Utterance` (None: nothing said)."""
+        started = time.perf_counter()
+        utterance.transcriber.stop()  # a partial still running delays the final one
+        utterance.clock.duration("partial_wait", time.perf_counter() - started)
+        transcript = utterance.transcriber.finish(utterance.pcm)
+        utterance.clock.mark("transcript")
+        utterance.clock.duration("stt", transcript.compute_s)
+        if not transcript.text:
+            log.info("empty transcript (%s)", "; ".join(transcript.dropped) or "no speech")
+            return None
+        return Heard(transcript.text, self.save_audio(utterance.pcm), transcript.as_record())
+
+    def save_audio(self, pcm: np.ndarray, sample_rate: int = STT_RATE) -> str | None:
+        """Write the utterance under the data dir; its path relative to the data dir (or None)."""
+        if not self.keep_audio:
+            return None
+        relative = Path(AUDIO_DIR) / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.wav"
+        try:
+            (self.data_dir / AUDIO_DIR).mkdir(parents=True, exist_ok=True)
+            write_wav(self.data_dir / relative, pcm, sample_rate)
+        except OSError as exc:
+            self._emit(VoiceNotice("warning", f"Could not keep your audio: {exc.strerror or exc}"))
+            return None
+        return relative.as_posix()
+
+    def store_reply(self, finished: Any, outcome: Any, waterfall: Waterfall | None) -> None:
+        """Complete the assistant turn with what was spoken, what was heard and the waterfall."""
+        if self.log is None or finished.turn_id is None or finished.turn_id < 0:
+            return
+        extra: dict[str, Any] = {"voice": {"interrupted": outcome.interrupted, "played_s": outcome.played_s,
+                                           "sentences": outcome.sentences}}
+        if waterfall is not None:
+            extra["waterfall"] = waterfall.as_record()
+        update = getattr(self.log, "update_spoken", None)
+        if update is None:
+            log.warning("this dialogue log cannot store spoken text yet (no update_spoken)")
+            return
+        try:
+            update(finished.turn_id, heard_text=outcome.heard_text, spoken_text=outcome.spoken_text, extra=extra)
+        except LogError as exc:
+            self._emit(VoiceNotice("error", f"Could not log what was spoken: {exc}"))
