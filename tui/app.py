@@ -21,7 +21,7 @@ from textual.timer import Timer
 from textual.widgets import Input
 
 from agent.errors import UserError
-from agent.events import EventSink
+from agent.events import EventSink, TurnFinished
 from tui.bridge import TurnBridge, TurnEnded
 from tui.commands import PersonaCommands
 from tui.loader import RuntimeLoader
@@ -32,12 +32,12 @@ from tui.screens.persona import PersonaPicker
 from tui.screens.tokens import TokenInspectorScreen
 from tui.widgets.sampler_panel import SamplerPanel
 from tui.widgets.status import StatusBar
+from tui.widgets.voice_strip import VoiceStrip
 
 if TYPE_CHECKING:
     import threading
 
     from agent.config_load import LoadedConfig
-    from agent.llm.base import TokenStep
     from agent.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class EpistemicApp(App[None]):
         self.owns_runtime = runtime is None
         self.persona_request = persona
         self.bridge = TurnBridge()
-        self.last_steps: list[TokenStep] = []
+        self.last_finished: TurnFinished | None = None
         self.pending_persona: str | None = None
         self.load_error: str | None = None
         self._flush_timer: Timer | None = None
@@ -82,6 +82,11 @@ class EpistemicApp(App[None]):
         screen = self.get_screen("conversation")
         assert isinstance(screen, ConversationScreen)
         return screen
+
+    @property
+    def voice_strip(self) -> VoiceStrip:
+        """The (hidden until activated) mic / VAD / partial transcript strip the voice loop feeds."""
+        return self.conversation.query_one(VoiceStrip)
 
     async def on_mount(self) -> None:
         self.install_screen(ConversationScreen(), "conversation")
@@ -160,7 +165,7 @@ class EpistemicApp(App[None]):
         if not batch:
             return
         for finished in self.conversation.apply(batch):
-            self.last_steps = list(finished.result.steps)
+            self.last_finished = finished
         ended = [s.event for s in batch if isinstance(s.event, TurnEnded)]
         if ended:
             self._job_ended(ended[-1])
@@ -289,7 +294,8 @@ class EpistemicApp(App[None]):
 
     def action_inspect_tokens(self) -> None:
         tokenize = self.runtime.model.tokenize_pieces if self.runtime is not None else None
-        self.push_screen(TokenInspectorScreen(self.last_steps, tokenize))
+        steps = self.last_finished.result.steps if self.last_finished is not None else ()
+        self.push_screen(TokenInspectorScreen(steps, tokenize))
 
     def action_history(self) -> None:
         runtime = self._require_runtime()
