@@ -134,8 +134,13 @@ def voice(ctx: click.Context, persona: str | None, language: str | None, barge_i
     from agent.voice.console import VoicePrinter
     from agent.voice.setup import build_voice_loop, load_stt, load_tts
 
+    from audio.devices import find_device
+
     config = ctx.obj["config"]
     audio = config.settings.audio
+    if not sys.stdin.isatty():  # no typing to fall back to: fail before the models load
+        find_device(audio.input_device, "input")
+        find_device(audio.output_device, "output")
     if barge_in is not None:
         audio = audio.model_copy(update={"barge_in": barge_in, "turn_taking": "hands_free"})
     runtime = build_runtime(config, persona=persona, progress=StderrProgress())

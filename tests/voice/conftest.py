@@ -27,7 +27,7 @@ def _pactl(*args: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def reply_sink(pulse_server: str) -> str:
+def reply_sink(pulse_server: str) -> str:  # noqa: F811
     """A second null sink for the agent's voice; returns its name."""
     if REPLY_SINK not in _pactl("list", "short", "sinks"):
         _pactl("load-module", "module-null-sink", f"sink_name={REPLY_SINK}", "rate=22050", "channels=1")
@@ -42,7 +42,7 @@ def headphones(reply_sink: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def play_to_mic(tmp_path: Path, pulse_server: str) -> Callable[..., float]:
+def play_to_mic(tmp_path: Path, pulse_server: str) -> Callable[..., float]:  # noqa: F811
     """Play audio (a WAV path, or float32 mono PCM with its rate) into the microphone's sink.
 
     Blocks until played; returns the perf_counter time at which playing started."""
@@ -63,7 +63,7 @@ def play_to_mic(tmp_path: Path, pulse_server: str) -> Callable[..., float]:
 
 
 @pytest.fixture
-def record_sink(tmp_path: Path, pulse_server: str) -> Iterator[Callable[[str], Callable[[], np.ndarray]]]:
+def record_sink(tmp_path: Path, pulse_server: str) -> Iterator[Callable[[str], Callable[[], np.ndarray]]]:  # noqa: F811
     """Record a sink's monitor with parec; ``start(sink)`` returns a function that stops and
     returns the recording (16 kHz mono float32)."""
     procs: list[subprocess.Popen] = []
