@@ -106,7 +106,7 @@ def test_barge_in_stops_the_reply_and_logs_what_was_heard(started_loop, voice_co
     turns = log.conversation_turns(conversation.id)
     assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
     first = turns[1]
-    assert first.interrupted and first.data["extra"]["voice"]["interrupted"]
+    assert first.data["extra"]["voice"]["interrupted"]  # generation may have ended before playback did
     heard = first.data["heard_text"]
     assert heard == barged.heard_text and heard and len(heard) < len(first.text)
     assert first.text.startswith(heard.split()[0])
@@ -159,3 +159,18 @@ def test_a_vanished_device_stops_the_loop_cleanly(voice_runtime, voice_config, w
     monkeypatch.setenv("XDG_RUNTIME_DIR", pulse_server)
     _reinit_portaudio()
     assert lost.kind in ("input", "output")
+
+
+def test_push_to_talk_listens_only_while_the_key_is_down(started_loop, voice_config, piper, play_to_mic,
+                                                         headphones, events):
+    runtime, loop = started_loop(voice_config('[audio]\nturn_taking = "push_to_talk"\n'))
+    play_to_mic(_utterance(piper, "This sentence is said before the key is pressed."), piper.sample_rate)
+    time.sleep(1.0)
+    assert not events.of(UserUtterance) and VadStateChanged("speech") not in events.of(VadStateChanged)
+    loop.start_listening()
+    play_to_mic(_utterance(piper, QUESTION), piper.sample_rate)
+    loop.stop_listening()
+    [said] = events.wait_for(UserUtterance)
+    assert wer(QUESTION, said.text) <= 0.2, said.text
+    [ready] = events.wait_for(WaterfallReady)
+    assert ready.waterfall.end_silence_s == 0 and ready.waterfall.first_audio_s is not None
