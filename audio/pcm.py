@@ -63,6 +63,17 @@ def rms_dbfs(pcm: np.ndarray) -> float:
     return 20.0 * math.log10(rms) if rms > 0 else -math.inf
 
 
+def loudest_dbfs(pcm: np.ndarray, window: int = STT_RATE // 10) -> float:
+    """RMS level (dBFS) of the loudest ``window``-sample stretch: speech anywhere shows up here."""
+    data = to_float32(pcm)
+    if len(data) == 0:
+        return -math.inf
+    n = max(1, len(data) // window)
+    frames = data[: n * window].reshape(n, -1) if len(data) >= window else data.reshape(1, -1)
+    power = float(np.max(np.mean(np.square(frames, dtype=np.float64), axis=1)))
+    return 10.0 * math.log10(power) if power > 0 else -math.inf
+
+
 def write_wav(path: str | Path, pcm: np.ndarray, sample_rate: int) -> Path:
     """Write mono PCM as a 16-bit WAV file."""
     import soundfile

@@ -44,7 +44,7 @@ class PhantomGuard:
         s = self.s
         if seg.no_speech_prob > s.hard_no_speech_threshold:
             return f"no-speech probability {seg.no_speech_prob:.2f}"
-        if seg.no_speech_prob > s.no_speech_threshold and seg.avg_logprob < s.logprob_threshold:
+        if seg.no_speech_prob > s.no_speech_threshold and seg.avg_logprob < s.guard_logprob:
             return f"no-speech probability {seg.no_speech_prob:.2f} with log-prob {seg.avg_logprob:.2f}"
         if seg.compression_ratio > s.compression_ratio_threshold:
             return f"repetitive text (compression ratio {seg.compression_ratio:.2f})"

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from audio.errors import AudioFileError, AudioModelError
-from audio.pcm import STT_RATE, rms_dbfs, to_float32
+from audio.pcm import STT_RATE, loudest_dbfs, to_float32
 from audio.phantom import PhantomGuard, SegmentStats
 from audio.settings import SttSettings
 
@@ -140,8 +140,11 @@ class WhisperStt:
         """Transcribe 16 kHz mono audio (blocking; iterate in a worker thread)."""
         audio = to_float32(pcm)
         started = time.perf_counter()
-        if len(audio) == 0:
-            return self._empty(final, started)
+        if len(audio) == 0 or (cancel is not None and cancel.is_set()):
+            return self._empty(audio, final, started, cancelled=len(audio) > 0)
+        level = loudest_dbfs(audio)
+        if level < self.settings.silence_dbfs:
+            return self._empty(audio, final, started, dropped=(f"near-silent audio ({level:.0f} dBFS)",))
         segments, info = self.model.transcribe(audio, vad_filter=vad_filter, **self.options(final=final, language=language))
         raw: list[Any] = []
         for seg in segments:  # the lazy generator does the decoding work here
@@ -155,15 +158,17 @@ class WhisperStt:
         audio = load_audio_file(path)
         return self.transcribe(audio, language=language, vad_filter=self.settings.file_vad_filter)
 
-    def _empty(self, final: bool, started: float) -> Transcript:
-        return Transcript("", "", 0.0, 0.0, 1.0, 0.0, time.perf_counter() - started, self.model_name, is_final=final)
+    def _empty(self, audio: np.ndarray, final: bool, started: float, cancelled: bool = False,
+               dropped: tuple[str, ...] = ()) -> Transcript:
+        return Transcript("", "", 0.0, 0.0, 1.0, len(audio) / STT_RATE, time.perf_counter() - started, self.model_name,
+                          is_final=final, dropped=dropped, cancelled=cancelled)
 
     def _build(self, audio: np.ndarray, raw: list[Any], info: Any, final: bool, started: float, cancelled: bool) -> Transcript:
         kept, dropped = self._filter(raw)
         text = "".join(s.text for s in kept).strip()
         confidence = _weighted([(s.end_s - s.start_s, math.exp(s.avg_logprob)) for s in kept], default=0.0)
         no_speech = _weighted([(s.end - s.start, s.no_speech_prob) for s in raw], default=1.0)
-        reason = self.guard.transcript_reason(text, rms_dbfs(audio), no_speech, confidence) if text else None
+        reason = self.guard.transcript_reason(text, loudest_dbfs(audio), no_speech, confidence) if text else None
         if reason:
             log.info("dropped phantom transcript: %s", reason)
             kept, text, confidence, dropped = [], "", 0.0, [*dropped, reason]
