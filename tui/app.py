@@ -60,7 +60,7 @@ class EpistemicApp(App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "Epistemic Engine"
     COMMANDS = App.COMMANDS | {PersonaCommands}
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
     def __init__(self, config: LoadedConfig, *, runtime: Runtime | None = None, persona: str | None = None) -> None:
         super().__init__()

@@ -43,7 +43,7 @@ class ConversationScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape", "app.stop_reply", "Stop"),
-        Binding("ctrl+r", "app.regenerate", "Regenerate"),
+        Binding("ctrl+r", "app.regenerate", "Regen"),
         Binding("ctrl+n", "app.new_conversation", "New"),
         Binding("f1", "app.help", "Help"),
         Binding("f2", "app.pick_persona", "Persona"),
@@ -69,7 +69,7 @@ class ConversationScreen(Screen[None]):
         yield EntropyView(id="entropy")
         yield VoiceStrip(id="voice")
         yield Input(placeholder="Message · Enter sends · Esc stops · F1 help", id="prompt")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#prompt", Input).focus()
