@@ -404,3 +404,15 @@ def test_sigkill_mid_write_keeps_earlier_turns(tmp_path: Path) -> None:
         assert len(turns) >= 2 * len(committed)
         for turn in turns:  # whatever else made it is complete too
             assert len(reopened.token_steps(turn.id)) == (3000 if turn.role == "assistant" else 0)
+
+
+def test_update_spoken_completes_a_reply_and_merges_extra(log: DialogueLog) -> None:
+    conv = log.new_conversation(persona="p")
+    user = log.add_user_turn(UserTurnRecord(conv, "Привет"))
+    reply = log.add_assistant_turn(make_reply(conv, user, extra={"kept": 1}))
+    log.update_spoken(reply, heard_text="Здравствуй,", spoken_text="Здравствуй, путник!", extra={"waterfall": {"first_audio_s": 0.4}})
+    data = log.get_turn(reply).data
+    assert (data["heard_text"], data["spoken_text"]) == ("Здравствуй,", "Здравствуй, путник!")
+    assert data["extra"] == {"kept": 1, "waterfall": {"first_audio_s": 0.4}}
+    with pytest.raises(LogError):
+        log.update_spoken(user, heard_text=None, spoken_text=None)

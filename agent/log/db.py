@@ -232,6 +232,16 @@ class DialogueLog:
             if conn.execute("UPDATE turns SET label = ? WHERE id = ?", (label, turn_id)).rowcount == 0:
                 raise LogError(f"{self.path}: no turn {turn_id}")
 
+    def update_spoken(self, turn_id: int, *, heard_text: str | None, spoken_text: str | None, extra: dict | None = None) -> None:
+        """Complete a logged reply with what was spoken and heard; ``extra`` is merged into its extra JSON."""
+        with self._transaction("saving what was spoken") as conn:
+            row = conn.execute("SELECT role, extra FROM turns WHERE id = ?", (turn_id,)).fetchone()
+            if row is None or row["role"] != "assistant":
+                raise LogError(f"{self.path}: no assistant turn {turn_id}")
+            merged = {**rows.loads(row["extra"]), **(extra or {})}
+            conn.execute("UPDATE turns SET heard_text = ?, spoken_text = ?, extra = ? WHERE id = ?",
+                         (heard_text, spoken_text, rows.dumps(merged), turn_id))
+
     def _require_conversation(self, conn: sqlite3.Connection, conversation_id: int) -> None:
         if not conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone():
             raise LogError(f"{self.path}: no conversation {conversation_id}")
