@@ -23,6 +23,7 @@ from audio.pcm import STT_RATE, StreamResampler, to_mono
 log = logging.getLogger(__name__)
 
 _END = object()
+START_GRACE_S = 5.0  # a sound server may take a second or two to deliver the first frames
 
 
 class MicCapture:
@@ -93,14 +94,14 @@ class MicCapture:
     def frames(self, stop: threading.Event | None = None) -> Iterator[np.ndarray]:
         """Yield 16 kHz mono blocks until ``stop`` is set, :meth:`close` is called or the device is lost."""
         stop = stop or threading.Event()
-        silent_since = time.monotonic()
+        silent_since, limit = time.monotonic(), max(self.timeout_s, START_GRACE_S)
         while not stop.is_set() and not self._closing.is_set() and self.lost is None:
             block = self.read(timeout=0.1)
             if block is None:
-                if self.lost is None and time.monotonic() - silent_since > self.timeout_s:
-                    self._mark_lost(f"no audio from the input device for {self.timeout_s:g} s")
+                if self.lost is None and time.monotonic() - silent_since > limit:
+                    self._mark_lost(f"no audio from the input device for {limit:g} s")
                 continue
-            silent_since = time.monotonic()
+            silent_since, limit = time.monotonic(), self.timeout_s
             if len(block):
                 yield block
 

@@ -65,9 +65,11 @@ class _Entry:
 class Player:
     """Plays queued chunks on an output device; ``stop()`` silences it at once."""
 
-    def __init__(self, device: str | int | None = None, *, block_ms: int = 20, emit: AudioEventSink | None = None) -> None:
+    def __init__(self, device: str | int | None = None, *, block_ms: int = 20, latency_s: float = 0.1,
+                 emit: AudioEventSink | None = None) -> None:
         self.device_spec = device
         self.block_ms = block_ms
+        self.latency_s = latency_s
         self._emit = emit or (lambda event: None)
         self._lock = threading.Lock()
         self._queue: collections.deque[_Entry] = collections.deque()
@@ -77,6 +79,7 @@ class Player:
         self._stream = None
         self._closing = False
         self._stopping = False
+        self._buffered = 0  # samples handed to the device but not yet heard (from PortAudio's DAC time)
         self.device: AudioDevice | None = None
         self.rate = 0
 
@@ -92,7 +95,7 @@ class Player:
         try:
             self._stream = sd.OutputStream(
                 device=self.device.index, samplerate=self.rate, channels=1, dtype="float32",
-                blocksize=self.rate * self.block_ms // 1000, latency="low",
+                blocksize=self.rate * self.block_ms // 1000, latency=self.latency_s,
                 callback=self._on_audio, finished_callback=self._on_finished,
             )
             self._stream.start()
@@ -113,7 +116,9 @@ class Player:
     def _on_audio(self, outdata, frames, time_info, status) -> None:  # PortAudio thread
         out = outdata[:, 0]
         filled = 0
+        ahead = max(0.0, time_info.outputBufferDacTime - time_info.currentTime)
         with self._lock:
+            self._buffered = int(ahead * self.rate) + frames
             while filled < frames and self._queue:
                 entry = self._queue[0]
                 n = min(frames - filled, len(entry.pcm) - entry.pos)
@@ -135,11 +140,10 @@ class Player:
 
     def stop(self) -> PlaybackReport:
         """Silence now: drop queued audio and the device buffer; report what was heard."""
-        latency = int((self._stream.latency if self._stream is not None else 0.0) * self.rate)
         with self._lock:
             playing = not self._idle.is_set()
             self._queue.clear()
-            self._discount(latency if playing else 0)
+            self._discount(self._buffered if playing else 0)
         self._stopping = True
         try:
             if self._stream is not None and self._stream.active:
