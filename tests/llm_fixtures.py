@@ -30,7 +30,7 @@ def reference_llama(smollm2_path: Path, starter_model: Any) -> Iterator[Any]:
     from llama_cpp import Llama
 
     llm = Llama(
-        model_path=str(smollm2_path), n_ctx=starter_model.n_ctx, n_threads=starter_model._llm.n_threads,
+        model_path=str(smollm2_path), n_ctx=512, n_threads=starter_model._llm.n_threads,
         n_threads_batch=starter_model._llm.n_threads, logits_all=True, verbose=False,
     )
     yield llm

@@ -124,6 +124,8 @@ class LlamaCppModel:
         Sampler values llama.cpp cannot honour are refused here, before anything runs.
         """
         check_supported(sampler)
+        if self._llm is None:
+            raise ModelError(f"{self.info.model_id} was closed; load it again")
         return self._stream(prompt, sampler, cancel)
 
     def _stream(

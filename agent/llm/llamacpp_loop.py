@@ -72,10 +72,12 @@ class TokenLoop:
         return self.cancel is not None and self.cancel.is_set()
 
     def _step(self, token: int) -> TokenStep:
+        if self.capture.error is not None:
+            raise ModelError(f"reading the logits failed: {self.capture.error}")
         entropy, logprob, top = self.capture.stats(token, self.sampler.top_logprobs)
         piece = self.model.token_bytes
         return TokenStep(
-            index=self.generated,
+            index=self.generated - 1,
             token_id=token,
             text=self.decoder.feed(piece(token)),
             logprob=logprob,

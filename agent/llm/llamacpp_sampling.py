@@ -27,13 +27,23 @@ class LogitsCapture:
     def __init__(self, n_vocab: int) -> None:
         self.n_vocab = n_vocab
         self.logits = np.empty(n_vocab, dtype=np.float32)
-        self._x = np.empty(n_vocab, dtype=np.float64)
-        self._e = np.empty(n_vocab, dtype=np.float64)
+        self._shifted = np.empty(n_vocab, dtype=np.float32)
+        self._e = np.empty(n_vocab, dtype=np.float32)
         self._view_key: tuple[int, int] | None = None
         self._view: np.ndarray | None = None
+        self.error: Exception | None = None
 
     def __call__(self, cur_p: Any) -> None:
-        """llama.cpp calls this with the candidate array (id, logit, p) for every token id, in order."""
+        """llama.cpp calls this with the candidate array (id, logit, p) for every token id, in order.
+
+        An exception cannot cross the C callback; it is kept in ``error`` for the token loop to raise.
+        """
+        try:
+            self._copy(cur_p)
+        except Exception as exc:  # noqa: BLE001 - re-raised by the token loop
+            self.error = exc
+
+    def _copy(self, cur_p: Any) -> None:
         array = cur_p.contents
         key = (ctypes.addressof(array.data.contents), int(array.size))
         if key != self._view_key:
@@ -43,27 +53,35 @@ class LogitsCapture:
         np.copyto(self.logits, self._view[: self.n_vocab])
 
     def stats(self, token: int, k: int) -> tuple[float, float, list[tuple[int, float]]]:
-        """(entropy in nats, logprob of ``token``, top-``k`` (id, logprob)) of the captured logits."""
-        x, e = self._x, self._e
-        np.copyto(x, self.logits)
-        m = float(x.max())
-        np.subtract(x, m, out=x)
-        np.exp(x, out=e)
-        total = float(e.sum())
+        """(entropy in nats, logprob of ``token``, top-``k`` (id, logprob)) of the captured logits.
+
+        One float32 pass over ``x - max`` (every exponent is <= 0: nothing overflows, and entropy =
+        log-sum-exp - E[x - max] adds two positive terms, so nothing cancels): ~1e-6 nats from
+        float64, at a fraction of its cost on a 50k vocabulary.
+        """
+        shifted, e = self._shifted, self._e
+        m = float(self.logits.max())
+        np.subtract(self.logits, m, out=shifted)
+        np.exp(shifted, out=e)
+        total = float(e.sum(dtype=np.float64))
         lse = math.log(total)
-        entropy = lse - float(np.dot(e, x)) / total
+        entropy = lse - float(np.dot(e, shifted)) / total
         if not math.isfinite(entropy):  # masked (-inf) logits: the careful, slower way
             entropy, logprob = entropy_and_logprob(self.logits, token)
         else:
-            logprob = float(x[token]) - lse
-        return entropy, logprob, self._top(k, m + lse)
+            logprob = float(shifted[token]) - lse
+        return entropy, logprob, self._top(k, lse)
 
-    def _top(self, k: int, log_norm: float) -> list[tuple[int, float]]:
-        if k <= 0:
-            return []
-        idx = np.argpartition(self.logits, -k)[-k:]
-        idx = idx[np.argsort(-self.logits[idx], kind="stable")]
-        return [(int(i), float(self.logits[i]) - log_norm) for i in idx]
+    def _top(self, k: int, lse: float) -> list[tuple[int, float]]:
+        """The ``k`` most likely ids: k argmax passes (faster than a partition for small k)."""
+        shifted, found = self._shifted, []
+        for _ in range(min(k, self.n_vocab)):
+            i = int(np.argmax(shifted))
+            found.append((i, float(shifted[i])))
+            shifted[i] = -np.inf
+        for i, value in found:
+            shifted[i] = value
+        return [(i, value - lse) for i, value in found]
 
 
 def check_supported(settings: SamplerSettings) -> None:
