@@ -29,8 +29,8 @@ class _Section(BaseModel):
 class AudioSettings(_Section):
     """Microphone and speaker."""
 
-    input_device: str | int | None = Field(None, description="Input device name (substring) or index; None = system default.")
-    output_device: str | int | None = Field(None, description="Output device name (substring) or index; None = system default.")
+    input_device: str | int | None = Field(None, description="Input device name (substring) or index; unset = the system default.")
+    output_device: str | int | None = Field(None, description="Output device name (substring) or index; unset = the system default.")
     block_ms: int = Field(30, ge=5, le=200, description="Capture block length in milliseconds (PortAudio callback size).")
     device_timeout_s: float = Field(2.0, gt=0, description="No input for this long means the microphone was lost.")
     turn_taking: Literal["hands_free", "push_to_talk"] = Field("hands_free", description="hands_free: the VAD decides when you speak; push_to_talk: a key does.")
@@ -82,10 +82,10 @@ class TtsSettings(_Section):
     """Text-to-speech."""
 
     voice: str = Field("", description="Piper voice .onnx path; empty = the starter English voice.")
-    speaker_id: int | None = Field(None, description="Speaker of a multi-speaker voice; None = the voice's default.")
-    length_scale: float | None = Field(None, gt=0, description="Speech tempo (< 1 faster, > 1 slower); None = the voice's default.")
-    noise_scale: float | None = Field(None, ge=0, description="Generator noise; None = the voice's default.")
-    noise_w_scale: float | None = Field(None, ge=0, description="Phoneme-length noise; None = the voice's default.")
+    speaker_id: int | None = Field(None, description="Speaker of a multi-speaker voice; unset = the voice's default.")
+    length_scale: float | None = Field(None, gt=0, description="Speech tempo (< 1 faster, > 1 slower); unset = the voice's default.")
+    noise_scale: float | None = Field(None, ge=0, description="Generator noise; unset = the voice's default.")
+    noise_w_scale: float | None = Field(None, ge=0, description="Phoneme-length noise; unset = the voice's default.")
     volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier of synthesized speech.")
     normalize: bool = Field(True, description="Spell out numbers, dates and units before synthesis (Russian and English).")
     language: str = Field("auto", description="Language of normalisation (ru, en) or auto (from the text's script).")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -52,13 +53,20 @@ def test_partial_transcripts_then_a_final_one(whisper, english_pcm) -> None:
     events: list = []
     streaming = StreamingTranscriber(whisper, interval_ms=300, language="en", emit=events.append).start()
     step = STT_RATE // 10
-    for i in range(0, len(english_pcm), step):  # in real time, as a microphone delivers it
+    half = len(english_pcm) // 2
+    for i in range(0, half, step):  # in real time, as a microphone delivers it
         streaming.append(english_pcm[i:i + step])
         threading.Event().wait(0.1)
+    deadline = time.monotonic() + 60  # the user is still speaking; on a busy machine a partial takes a while
+    while not events and time.monotonic() < deadline:
+        time.sleep(0.05)
+    streaming.append(english_pcm[half:])
     final = streaming.finish()
     partials = [e for e in events if isinstance(e, PartialTranscript)]
     assert partials, "no partial transcript while speaking"
-    assert all(p.audio_s < final.audio_s for p in partials)
+    assert all(p.audio_s <= half / STT_RATE + 0.01 < final.audio_s for p in partials)
+    heard = partials[0].text.split()
+    assert wer(" ".join(ENGLISH.split()[: len(heard)]), partials[0].text) <= 0.5, partials[0].text
     assert isinstance(events[-1], FinalTranscript) and events[-1].transcript is final
     assert wer(ENGLISH, final.text) <= 0.15
 
