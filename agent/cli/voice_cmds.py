@@ -133,7 +133,6 @@ def voice(ctx: click.Context, persona: str | None, language: str | None, barge_i
     from agent.runtime import build_runtime
     from agent.voice.console import VoicePrinter
     from agent.voice.setup import build_voice_loop, load_stt, load_tts
-
     from audio.devices import find_device
 
     config = ctx.obj["config"]
