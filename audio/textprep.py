@@ -26,6 +26,7 @@ _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+", re.MULTILINE)
 _RULE = re.compile(r"^\s*(?:[-*_]\s*){3,}$", re.MULTILINE)
 _EMPHASIS = re.compile(r"(\*\*|__|\*|_|~~)(?=\S)(.+?)(?<=\S)\1")
 _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}.*$", re.MULTILINE)
+_SPACE_BEFORE_MARK = re.compile(r"\s+([.,!?…:;])")
 _EMOJI = re.compile(
     "[\U0001f000-\U0001faff\U00002600-\U000027bf\U0001f1e6-\U0001f1ff\U00002b00-\U00002bff"
     "\U0000fe0f\U0000200d\U000020e3\U0001f3fb-\U0001f3ff]+"
@@ -72,7 +73,7 @@ def strip_markup(text: str) -> str:
 
 def _end_line(line: str) -> str:
     """A line (heading, list item) as its own sentence, so the voice pauses after it."""
-    line = " ".join(line.split())
+    line = _SPACE_BEFORE_MARK.sub(r"\1", " ".join(line.split()))
     return line if line[-1] in ".!?…:;," else line + "."
 
 
