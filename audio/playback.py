@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,7 @@ class Player:
         self._stream = None
         self._closing = False
         self._stopping = False
+        self.first_audio_at: float | None = None  # time.monotonic() of the first block since reset()
         self._buffered = 0  # samples handed to the device but not yet heard (from PortAudio's DAC time)
         self.device: AudioDevice | None = None
         self.rate = 0
@@ -128,6 +130,8 @@ class Player:
                 if entry.pos >= len(entry.pcm):
                     self._queue.popleft()
             drained = filled > 0 and not self._queue
+        if filled and self.first_audio_at is None:
+            self.first_audio_at = time.monotonic()
         out[filled:] = 0.0
         if drained:
             self._idle.set()
@@ -182,6 +186,7 @@ class Player:
         """Forget the played-chunk log (call at the start of each reply)."""
         with self._lock:
             self._log = [e for e in self._log if e in self._queue]
+            self.first_audio_at = None
 
     def close(self) -> None:
         """Stop and close the device."""

@@ -116,3 +116,55 @@ def test_playback_restarts_after_stop_and_signals_the_end() -> None:
     finished = [e for e in events if isinstance(e, PlaybackFinished)]
     assert finished[0].stopped and not finished[-1].stopped
     assert finished[-1].report.heard_tags() == ["b"] and finished[-1].report.chunks[-1].complete
+
+
+def test_a_reply_is_spoken_sentence_by_sentence_from_a_token_stream(piper) -> None:
+    from audio.chunker import SentenceChunker
+    from audio.speaker import SentenceReady, SpeechOutput
+
+    reply = "<think>Keep it short.</think>Sure. The train leaves at 9. Bring your ticket."
+    events: list = []
+    chunker = SentenceChunker()
+    with Player("pulse") as player:
+        out = SpeechOutput(piper, player, emit=events.append)
+        for i in range(0, len(reply), 4):  # tokens arriving one by one
+            for sentence in chunker.feed(reply[i:i + 4]):
+                out.say(sentence)
+        for sentence in chunker.flush():
+            out.say(sentence)
+        out.finish()
+        assert out.wait(timeout=60)
+        spoken = out.result()
+        first_audio = player.first_audio_at
+    ready = [e for e in events if isinstance(e, SentenceReady)]
+    assert [r.written for r in ready] == ["Sure.", "The train leaves at 9.", "Bring your ticket."]
+    assert ready[1].spoken == "The train leaves at nine."
+    assert spoken.heard == spoken.written and not spoken.interrupted
+    assert first_audio is not None and first_audio >= ready[0].at - 0.01
+    assert "Keep it short" in chunker.reasoning
+
+
+def test_barge_in_cuts_the_reply_and_keeps_the_part_heard(piper) -> None:
+    from audio.speaker import SentenceReady, SpeechOutput
+
+    sentences = ["This first sentence is fairly long so that it is still playing.",
+                 "The second sentence should never be heard.", "Nor the third."]
+    events: list = []
+    with Recorder() as rec, Player("pulse") as player:
+        out = SpeechOutput(piper, player, emit=events.append)
+        for s in sentences:
+            out.say(s)
+        deadline = time.monotonic() + 30
+        while player.first_audio_at is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.7)
+        asked = time.monotonic()
+        spoken = out.stop()
+        took = time.monotonic() - asked
+        time.sleep(0.6)
+        late = [rms_dbfs(b) for at, b in rec.blocks if at - asked > 0.25]
+    assert took < 0.2, f"barge-in took {took * 1000:.0f} ms"
+    assert spoken.interrupted and spoken.heard == (sentences[0],)
+    assert spoken.report.chunks[0].played < spoken.report.chunks[0].samples
+    assert late and max(late) < -50
+    assert len([e for e in events if isinstance(e, SentenceReady)]) <= 2
