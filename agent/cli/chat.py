@@ -76,12 +76,12 @@ def _command(runtime: Runtime, line: str, sink) -> bool:
     return True
 
 
-def _interactive(runtime: Runtime, sink) -> None:
+def _interactive(runtime: Runtime, sink, prompt: str) -> None:
     engine = runtime.engine
     click.echo(f"{runtime.model.info.model_id} via {runtime.model.info.backend} - persona {engine.persona.name}. /help for commands.", err=True)
     while True:
         try:
-            line = input("you> ").strip()
+            line = input(prompt).strip()
         except EOFError:
             click.echo("", err=True)
             return
@@ -125,6 +125,6 @@ def chat(ctx: click.Context, once: str | None, persona: str | None, conversation
             if finished.interrupted:
                 ctx.exit(130)
             return
-        _interactive(runtime, sink)
+        _interactive(runtime, sink, "you> " if sys.stdin.isatty() and not as_json else "")
     finally:
         runtime.close()

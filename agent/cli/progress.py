@@ -24,7 +24,7 @@ class StderrProgress:
             sys.stderr.write(f"\r[{bar:<20}] {percent:3d}% {progress.message[:50]:<50}")
             if progress.fraction >= 1.0:
                 sys.stderr.write("\n")
-        elif percent != self._last and (percent in (0, 100) or percent - self._last >= 25):
+        elif percent != self._last and percent > 0 and (percent == 100 or percent - self._last >= 25):
             sys.stderr.write(f"{percent}% {progress.message}\n")
         self._last = percent
         sys.stderr.flush()
