@@ -2,7 +2,7 @@
 # Start or stop a private PulseAudio daemon with a null sink ("vsink"), so that sounddevice sees a
 # real audio device on a machine without a sound card (tests, CI). Idempotent.
 #
-#   scripts/pulse-null-sink.sh start   # prints: export XDG_RUNTIME_DIR=...   (eval it in clients)
+#   eval "$(scripts/pulse-null-sink.sh start)"   # exports XDG_RUNTIME_DIR and EPISTEMIC_PULSE_DIR
 #   scripts/pulse-null-sink.sh stop
 #   scripts/pulse-null-sink.sh status  # exit 0 when the daemon answers
 #
@@ -15,6 +15,11 @@ RUNTIME_DIR="${EPISTEMIC_PULSE_DIR:-/tmp/epistemic-pulse-$(id -u)}"
 PID_FILE="$RUNTIME_DIR/daemon.pid"
 LOG_FILE="$RUNTIME_DIR/daemon.log"
 SINK_RATE="${EPISTEMIC_PULSE_RATE:-16000}"
+
+print_env() {
+    echo "export XDG_RUNTIME_DIR=$RUNTIME_DIR"
+    echo "export EPISTEMIC_PULSE_DIR=$RUNTIME_DIR"
+}
 
 answers() {
     XDG_RUNTIME_DIR="$RUNTIME_DIR" pactl info >/dev/null 2>&1
@@ -33,7 +38,7 @@ start() {
     mkdir -p "$RUNTIME_DIR"
     chmod 700 "$RUNTIME_DIR"
     if running_pid >/dev/null && answers; then
-        echo "export XDG_RUNTIME_DIR=$RUNTIME_DIR"
+        print_env
         return 0
     fi
     XDG_RUNTIME_DIR="$RUNTIME_DIR" HOME="$RUNTIME_DIR" setsid pulseaudio --daemonize=no \
@@ -46,7 +51,7 @@ start() {
         if answers; then
             XDG_RUNTIME_DIR="$RUNTIME_DIR" pactl set-default-sink vsink >/dev/null 2>&1 || true
             XDG_RUNTIME_DIR="$RUNTIME_DIR" pactl set-default-source vsink.monitor >/dev/null 2>&1 || true
-            echo "export XDG_RUNTIME_DIR=$RUNTIME_DIR"
+            print_env
             return 0
         fi
         sleep 0.1
