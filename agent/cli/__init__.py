@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "transcribe": "agent.cli.audio_cmds:transcribe",
     "say": "agent.cli.audio_cmds:say",
     "reply": "agent.cli.voice_cmds:reply",
+    "voice": "agent.cli.voice_cmds:voice",
     "dataset": "agent.cli.dataset_cmd:dataset",
 }
 
