@@ -79,7 +79,7 @@ class VadSegmenter:
 
     def feed(self, pcm: np.ndarray) -> list[VadEvent]:
         """Add audio (float32 or int16, 16 kHz mono); return the events it completes."""
-        data = np.concatenate([self._pending, to_int16(to_float32(pcm) if pcm.dtype != np.int16 else pcm)])
+        data = np.concatenate([self._pending, to_int16(pcm if pcm.dtype == np.int16 else to_float32(pcm))])
         n = len(data) // self.frame_len
         self._pending = data[n * self.frame_len:]
         events: list[VadEvent] = []
