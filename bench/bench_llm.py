@@ -5,7 +5,7 @@ Both sides use the same Llama instance, the same prompt tokens and the same samp
 in machine load hits both. Tokens/s counts every generated token over the whole call (prompt
 evaluation included), and the token ids of both sides are compared (they must be identical).
 
-    .venv/bin/python bench/bench_llm.py [--tokens 128] [--reps 5] [--model PATH] [--typical]
+    .venv/bin/python bench/bench_llm.py [--tokens 128] [--reps 5] [--model PATH] [--typical] [--threads N] [--cpu-time]
 """
 
 from __future__ import annotations
@@ -35,14 +35,18 @@ def _settings(args: argparse.Namespace) -> SamplerSettings:
     return SamplerSettings(temperature=0.0, repeat_penalty=1.0, seed=42, max_tokens=args.tokens)
 
 
-def run_ours(model, prompt, sampler) -> tuple[float, list[int]]:
+def _clock(cpu: bool) -> float:
+    return time.process_time() if cpu else time.perf_counter()
+
+
+def run_ours(model, prompt, sampler, cpu: bool = False) -> tuple[float, list[int]]:
     model.clear_cache()
-    started = time.perf_counter()
+    started = _clock(cpu)
     result = run_generation(model.generate(prompt, sampler))
-    return time.perf_counter() - started, [s.token_id for s in result.steps]
+    return _clock(cpu) - started, [s.token_id for s in result.steps]
 
 
-def run_raw(llm, prompt_ids: list[int], sampler: SamplerSettings, n: int) -> tuple[float, list[int]]:
+def run_raw(llm, prompt_ids: list[int], sampler: SamplerSettings, n: int, cpu: bool = False) -> tuple[float, list[int]]:
     """Plain llama-cpp-python: Llama.generate with the same sampler values, no telemetry."""
     import llama_cpp
 
@@ -50,7 +54,7 @@ def run_raw(llm, prompt_ids: list[int], sampler: SamplerSettings, n: int) -> tup
     llm.reset()
     llm.set_seed(sampler.seed)
     llm.last_n_tokens_size = sampler.repeat_last_n
-    started = time.perf_counter()
+    started = _clock(cpu)
     out: list[int] = []
     for token in llm.generate(prompt_ids, top_k=sampler.top_k, top_p=sampler.top_p, min_p=sampler.min_p,
                               typical_p=sampler.typical_p, temp=sampler.temperature,
@@ -60,7 +64,7 @@ def run_raw(llm, prompt_ids: list[int], sampler: SamplerSettings, n: int) -> tup
         out.append(token)
         if len(out) >= n:
             break
-    return time.perf_counter() - started, out
+    return _clock(cpu) - started, out
 
 
 def main() -> None:
@@ -68,12 +72,17 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--model", default="", help="a .gguf (default: the embedded starter model)")
+    parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0 = all cores)")
+    parser.add_argument("--cpu-time", action="store_true", help="measure process CPU time instead of wall time (steadier on a busy machine)")
     parser.add_argument("--typical", action="store_true", help="typical sampling (temp 0.7, top-k/p, min-p, repeat penalty) instead of greedy")
     args = parser.parse_args()
 
     from agent.llm.llamacpp import load
 
-    config = load_config(None, env={"EPISTEMIC_LLM__MODEL": args.model} if args.model else {})
+    env = {"EPISTEMIC_LLM__THREADS": str(args.threads)}
+    if args.model:
+        env["EPISTEMIC_LLM__MODEL"] = args.model
+    config = load_config(None, env=env)
     model = load(config)
     sampler = _settings(args)
     prompt = model.render_prompt(PROMPT)
@@ -83,13 +92,15 @@ def main() -> None:
 
     ours, raw, same = [], [], True
     for _ in range(args.reps):
-        t_raw, ids_raw = run_raw(llm, list(prompt.token_ids), sampler, args.tokens)
-        t_ours, ids_ours = run_ours(model, prompt, sampler)
+        t_raw, ids_raw = run_raw(llm, list(prompt.token_ids), sampler, args.tokens, args.cpu_time)
+        t_ours, ids_ours = run_ours(model, prompt, sampler, args.cpu_time)
         raw.append(len(ids_raw) / t_raw)
         ours.append(len(ids_ours) / t_ours)
         same &= ids_raw == ids_ours
     mode = "typical (seed 42)" if args.typical else "greedy"
-    print(f"model {model.info.model_id}, {prompt.token_count} prompt tokens, {args.tokens} tokens x {args.reps} reps, {mode}")
+    clock = "CPU time" if args.cpu_time else "wall time"
+    print(f"model {model.info.model_id}, {prompt.token_count} prompt tokens, {args.tokens} tokens x {args.reps} reps, {mode}, "
+          f"{llm.n_threads} threads, {clock}")
     print(f"raw llama-cpp-python : {statistics.median(raw):7.1f} tok/s  (runs: {', '.join(f'{x:.1f}' for x in raw)})")
     print(f"ours, with telemetry : {statistics.median(ours):7.1f} tok/s  (runs: {', '.join(f'{x:.1f}' for x in ours)})")
     print(f"ratio (median)       : {statistics.median(ours) / statistics.median(raw):.3f}   target >= 0.95")

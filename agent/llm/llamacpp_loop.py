@@ -20,7 +20,7 @@ from agent.llm.base import (
     TokenStep,
     TopAlternative,
 )
-from agent.llm.llamacpp_sampling import LogitsCapture, build_chain
+from agent.llm.llamacpp_sampling import LogitsStats, build_chain
 from agent.llm.llamacpp_text import PieceDecoder, StopMatcher, piece_label
 from agent.llm.sampler import SamplerSettings
 
@@ -62,7 +62,7 @@ class TokenLoop:
         self.sampler = sampler
         self.seed = seed
         self.cancel = cancel
-        self.capture = LogitsCapture(model.n_vocab)
+        self.logits = LogitsStats(model.n_vocab)
         self.decoder = PieceDecoder()
         self.stops = StopMatcher(sampler.stop)
         self.steps: list[TokenStep] = []
@@ -72,9 +72,7 @@ class TokenLoop:
         return self.cancel is not None and self.cancel.is_set()
 
     def _step(self, token: int) -> TokenStep:
-        if self.capture.error is not None:
-            raise ModelError(f"reading the logits failed: {self.capture.error}")
-        entropy, logprob, top = self.capture.stats(token, self.sampler.top_logprobs)
+        entropy, logprob, top = self.logits.stats(token, self.sampler.top_logprobs)
         piece = self.model.token_bytes
         return TokenStep(
             index=self.generated - 1,
@@ -99,7 +97,7 @@ class TokenLoop:
             reason = "cancelled"
         else:
             reused = eval_prompt(self.llm, ids)
-            chain = build_chain(self.sampler, self.capture, n_vocab=self.model.n_vocab, n_ctx=self.model.n_ctx, seed=self.seed)
+            chain = build_chain(self.sampler, n_vocab=self.model.n_vocab, n_ctx=self.model.n_ctx, seed=self.seed)
             try:
                 reason = yield from self._tokens(chain)
             finally:
@@ -111,6 +109,7 @@ class TokenLoop:
         max_tokens, n_ctx = self.sampler.max_tokens, model.n_ctx
         while True:
             token = chain.sample(ctx, -1)
+            self.logits.read(ctx.ctx)
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             if model.is_end_token(token):

@@ -1,9 +1,9 @@
-"""llama.cpp's sampler chain built from :class:`SamplerSettings`, with a first link that copies the raw logits.
+"""llama.cpp's sampler chain built from :class:`SamplerSettings`, and exact per-token telemetry.
 
-The chain follows llama.cpp's own order: (logit capture) -> token bias -> penalties -> top-k ->
-typical -> top-p -> min-p -> temperature -> dist, or temperature -> mirostat, or greedy when the
-temperature is 0. The capture link sees every logit in token-id order before anything changes
-them, so entropy and log-probabilities are exact for the model's own distribution.
+The chain follows llama.cpp's own order: token bias -> penalties -> top-k -> typical -> top-p ->
+min-p -> temperature -> dist, or temperature -> mirostat, or greedy when the temperature is 0.
+Telemetry is computed from the raw logits of the model (before bias, penalties and truncation), so
+entropy and log-probabilities describe the model's own distribution.
 """
 
 from __future__ import annotations
@@ -14,43 +14,41 @@ from typing import Any
 
 import numpy as np
 
-from agent.errors import UserError
+from agent.errors import ModelError, UserError
 from agent.llm.sampler import SamplerSettings, unsupported_fields
 from agent.llm.telemetry import entropy_and_logprob
 
 MIROSTAT_M = 100  # llama.cpp's value for mirostat v1
 
 
-class LogitsCapture:
-    """A custom llama.cpp sampler step that copies the raw logits, then computes step telemetry."""
+class LogitsStats:
+    """Telemetry from the raw logits llama.cpp left in its context for the last position.
+
+    Sampling copies those logits into its own candidate array and changes only the copy, so after
+    a token is sampled the context still holds the model's untouched distribution: read in place,
+    no callback and no copy on the token path.
+    """
 
     def __init__(self, n_vocab: int) -> None:
         self.n_vocab = n_vocab
-        self.logits = np.empty(n_vocab, dtype=np.float32)
         self._shifted = np.empty(n_vocab, dtype=np.float32)
         self._e = np.empty(n_vocab, dtype=np.float32)
-        self._view_key: tuple[int, int] | None = None
-        self._view: np.ndarray | None = None
-        self.error: Exception | None = None
+        self._ones = np.ones(n_vocab, dtype=np.float32)
+        self._address: int | None = None
+        self.logits = np.zeros(n_vocab, dtype=np.float32)
 
-    def __call__(self, cur_p: Any) -> None:
-        """llama.cpp calls this with the candidate array (id, logit, p) for every token id, in order.
+    def read(self, ctx: Any) -> np.ndarray:
+        """Point ``logits`` at the context's logits of the last evaluated position (float32 view)."""
+        import llama_cpp
 
-        An exception cannot cross the C callback; it is kept in ``error`` for the token loop to raise.
-        """
-        try:
-            self._copy(cur_p)
-        except Exception as exc:  # noqa: BLE001 - re-raised by the token loop
-            self.error = exc
-
-    def _copy(self, cur_p: Any) -> None:
-        array = cur_p.contents
-        key = (ctypes.addressof(array.data.contents), int(array.size))
-        if key != self._view_key:
-            raw = (ctypes.c_float * (3 * key[1])).from_address(key[0])
-            self._view = np.ctypeslib.as_array(raw)[1::3]
-            self._view_key = key
-        np.copyto(self.logits, self._view[: self.n_vocab])
+        pointer = llama_cpp.llama_get_logits_ith(ctx, -1)
+        address = ctypes.cast(pointer, ctypes.c_void_p).value
+        if not address:
+            raise ModelError("llama.cpp returned no logits for the last position")
+        if address != self._address:
+            self.logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+            self._address = address
+        return self.logits
 
     def stats(self, token: int, k: int) -> tuple[float, float, list[tuple[int, float]]]:
         """(entropy in nats, logprob of ``token``, top-``k`` (id, logprob)) of the captured logits.
@@ -63,7 +61,7 @@ class LogitsCapture:
         m = float(self.logits.max())
         np.subtract(self.logits, m, out=shifted)
         np.exp(shifted, out=e)
-        total = float(e.sum(dtype=np.float64))
+        total = float(np.dot(e, self._ones))  # BLAS: several accumulators, ~10x numpy's sum here
         lse = math.log(total)
         entropy = lse - float(np.dot(e, shifted)) / total
         if not math.isfinite(entropy):  # masked (-inf) logits: the careful, slower way
@@ -96,13 +94,11 @@ def check_supported(settings: SamplerSettings) -> None:
         raise UserError("sampler.repeat_penalty must be > 0 for llama_cpp (1 = off)")
 
 
-def build_chain(settings: SamplerSettings, capture: LogitsCapture | None, *, n_vocab: int, n_ctx: int, seed: int) -> Any:
-    """A llama.cpp sampler chain for ``settings``; ``capture`` (if any) goes first."""
+def build_chain(settings: SamplerSettings, *, n_vocab: int, n_ctx: int, seed: int) -> Any:
+    """A llama.cpp sampler chain for ``settings``."""
     from llama_cpp._internals import LlamaSampler
 
     chain = LlamaSampler()
-    if capture is not None:
-        chain.add_custom(capture)
     if settings.token_bias:
         chain.add_logit_bias(n_vocab, {int(t): float(b) for t, b in settings.token_bias.items()})
     last_n = n_ctx if settings.repeat_last_n < 0 else settings.repeat_last_n
