@@ -241,3 +241,24 @@ def test_stop_matcher_holds_back_partial_stop_strings():
     assert [s.text for s in matcher.feed(step(2, "yE"))] == []
     released = matcher.feed(step(3, "NDzz"))
     assert [s.text for s in released] == ["y"] and matcher.matched == "END"
+
+
+def test_llama_cpp_prints_nothing_on_the_terminal(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "from agent.config_load import load_config\n"
+        "from agent.llm.llamacpp import load\n"
+        "from agent.llm.base import ChatMessage, run_generation\n"
+        "from agent.llm.sampler import SamplerSettings\n"
+        "m = load(load_config(None, env={'EPISTEMIC_LLM__CONTEXT_SIZE': '512'}))\n"
+        "r = run_generation(m.generate(m.render_prompt([ChatMessage('user', 'Hi')]), SamplerSettings(max_tokens=3, seed=1)))\n"
+        "m.close()\n"
+        "print(len(r.steps))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout.strip() in {"1", "2", "3"}
