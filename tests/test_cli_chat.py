@@ -167,3 +167,18 @@ def test_ctrl_c_stops_the_reply_and_logs_it_interrupted(tmp_path):
         reply = log.conversation_turns(conv.id)[1]
     assert reply.interrupted and reply.data["stop_reason"] == "cancelled"
     assert 3 <= reply.data["timings"]["completion_tokens"] < 400
+
+
+def test_tokenize_shows_how_a_russian_word_is_split(tmp_path):
+    import re
+
+    proc = _epistemic(["tokenize", "--json", "бессознательное"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    tokens = json.loads(proc.stdout)
+    assert len(tokens) > 3  # a 135M English-centric vocabulary splits it finely
+
+    def to_bytes(piece: str) -> bytes:
+        parts = re.split(r"(<0x[0-9A-F]{2}>)", piece)
+        return b"".join(bytes([int(p[3:5], 16)]) if re.fullmatch(r"<0x[0-9A-F]{2}>", p) else p.encode() for p in parts)
+
+    assert b"".join(to_bytes(t["piece"]) for t in tokens).decode() == "бессознательное"

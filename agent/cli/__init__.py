@@ -32,7 +32,7 @@ COMMANDS: dict[str, str] = {
     "say": "agent.cli.audio_cmds:say",
     "reply": "agent.cli.voice_cmds:reply",
     "voice": "agent.cli.voice_cmds:voice",
-    "dataset": "agent.cli.dataset_cmd:dataset",
+    "tokenize": "agent.cli.tokenize_cmd:tokenize",
 }
 
 
