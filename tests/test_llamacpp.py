@@ -262,3 +262,20 @@ def test_llama_cpp_prints_nothing_on_the_terminal(tmp_path):
                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and done.stdout.strip() in {"1", "2", "3"}
+
+
+@pytest.mark.parametrize("n_vocab", [49152, 32001, 300, 129, 5])
+@pytest.mark.parametrize("scale", [0.05, 3.0, 12.0])
+def test_fast_logit_statistics_match_the_reference_math(n_vocab, scale):
+    from agent.llm.llamacpp_sampling import LogitsStats
+    from agent.llm.telemetry import entropy_and_logprob, top_k
+
+    rng = np.random.default_rng(n_vocab)
+    stats = LogitsStats(n_vocab)
+    stats.logits = (rng.standard_normal(n_vocab) * scale).astype(np.float32)
+    entropy, logprob, top = stats.stats(n_vocab // 2, 5)
+    ref_entropy, ref_logprob = entropy_and_logprob(stats.logits, n_vocab // 2)
+    assert entropy == pytest.approx(ref_entropy, abs=1e-4) and logprob == pytest.approx(ref_logprob, abs=1e-4)
+    expected = top_k(stats.logits, 5)
+    assert [i for i, _ in top] == [i for i, _ in expected]
+    assert [lp for _, lp in top] == pytest.approx([lp for _, lp in expected], abs=1e-4)

@@ -53,6 +53,7 @@ class LlamaCppModel:
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self._lock = threading.Lock()
         self._pieces: dict[int, bytes] = {}
+        self._labels: dict[int, str] = {}
         self.n_ctx = int(llm.n_ctx())
         self.n_vocab = int(llm.n_vocab())
 
@@ -65,6 +66,13 @@ class LlamaCppModel:
             data = self._llm.detokenize([token_id], special=True)
             self._pieces[token_id] = data
         return data
+
+    def token_label(self, token_id: int) -> str:
+        """A token as display text (stray UTF-8 bytes as ``<0xD0>``), cached."""
+        label = self._labels.get(token_id)
+        if label is None:
+            label = self._labels[token_id] = piece_label(self.token_bytes(token_id))
+        return label
 
     def is_end_token(self, token_id: int) -> bool:
         """End of generation (eos, the template's end-of-turn token, ...)."""
@@ -82,7 +90,7 @@ class LlamaCppModel:
 
     def tokenize_pieces(self, text: str) -> list[tuple[int, str]]:
         """How the model splits ``text``: (token id, piece), stray UTF-8 bytes shown as ``<0xD0>``."""
-        return [(t, piece_label(self.token_bytes(t))) for t in self._tokenize(text, special=False)]
+        return [(t, self.token_label(t)) for t in self._tokenize(text, special=False)]
 
     # --- prompt --------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from agent.llm.base import (
     TopAlternative,
 )
 from agent.llm.llamacpp_sampling import LogitsStats, build_chain
-from agent.llm.llamacpp_text import PieceDecoder, StopMatcher, piece_label
+from agent.llm.llamacpp_text import PieceDecoder, StopMatcher
 from agent.llm.sampler import SamplerSettings
 
 if TYPE_CHECKING:
@@ -73,14 +73,14 @@ class TokenLoop:
 
     def _step(self, token: int) -> TokenStep:
         entropy, logprob, top = self.logits.stats(token, self.sampler.top_logprobs)
-        piece = self.model.token_bytes
+        label = self.model.token_label
         return TokenStep(
             index=self.generated - 1,
             token_id=token,
-            text=self.decoder.feed(piece(token)),
+            text=self.decoder.feed(self.model.token_bytes(token)),
             logprob=logprob,
             entropy=entropy,
-            top=tuple(TopAlternative(i, piece_label(piece(i)), lp) for i, lp in top),
+            top=tuple(TopAlternative(i, label(i), lp) for i, lp in top),
         )
 
     def run(self, prompt: PreparedPrompt) -> Iterator[TokenStep]:
