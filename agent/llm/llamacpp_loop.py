@@ -124,7 +124,10 @@ class TokenLoop:
                 if self.generated >= max_tokens:
                     return "max_tokens"
                 return "cancelled" if self._cancelled() else "context_full"
-            llm.eval([token])
+            try:
+                llm.eval([token])
+            except RuntimeError as exc:
+                raise ModelError(f"llama.cpp failed while generating: {exc}") from None
 
     def _emit(self, steps: list[TokenStep]) -> Iterator[TokenStep]:
         for step in steps:
