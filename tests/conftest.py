@@ -36,10 +36,12 @@ def make_config(tmp_path: Path) -> Callable[..., LoadedConfig]:
 
 
 @pytest.fixture(scope="session")
-def starter_model() -> Iterator[object]:
+def starter_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """The embedded default model (SmolLM2-135M-Instruct via llama.cpp), loaded once per session."""
     from agent.llm import load_backend
 
-    model = load_backend(load_config(None, env={"EPISTEMIC_LLM__CONTEXT_SIZE": "2048"}))
+    config = tmp_path_factory.mktemp("starter") / "config.toml"
+    config.write_text("[llm]\ncontext_size = 2048\n", encoding="utf-8")
+    model = load_backend(load_config(config, env={}))
     yield model
     model.close()
