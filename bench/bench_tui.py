@@ -6,7 +6,7 @@ One loaded model, one engine, the same prompt in a fresh conversation each time,
 Tokens/s is the engine's own figure for the reply (tokens over the generation loop, callbacks
 included): the TUI side pays for its event sink and shares the CPU with the drawing.
 
-    .venv/bin/python bench/bench_tui.py [--tokens 256] [--reps 3] [--config PATH]
+    .venv/bin/python bench/bench_tui.py [--tokens 256] [--reps 3] [--threads N] [--config PATH]
 
 Target: TUI / headless >= 0.9 (drawing must not slow thinking).
 """
@@ -37,7 +37,7 @@ def _runtime(args: argparse.Namespace, folder: Path) -> Runtime:
     model_line = f'model = "{base.settings.llm.model}"\n' if base.settings.llm.model else ""
     path = folder / "bench.toml"
     path.write_text(
-        f'[llm]\nbackend = "{base.settings.llm.backend}"\n{model_line}'
+        f'[llm]\nbackend = "{base.settings.llm.backend}"\n{model_line}threads = {args.threads}\n'
         f'[paths]\ndata_dir = "{folder}"\n[log]\npath = "{folder / "bench.sqlite3"}"\n',
         encoding="utf-8",
     )
@@ -65,8 +65,10 @@ async def _run_tui(runtime: Runtime) -> TurnFinished:
     async with app.run_test(size=(100, 32)) as pilot:
         app.conversation.query_one("#prompt", Input).value = PROMPT
         await pilot.press("enter")
-        while app.bridge.busy or app.last_finished is None:
-            await pilot.pause(0.05)
+        # Poll with a plain sleep, not pilot.pause(): that makes every widget answer a message,
+        # work a real session never does.
+        while app.bridge.busy or app.last_finished is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
     return app.last_finished
 
 
@@ -82,6 +84,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=256, help="tokens per reply")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per side")
+    parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0 = all cores); 1 is steadier on a busy machine")
     parser.add_argument("--config", help="config file naming the model (default: the starter model)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ SIZE = (100, 32)
 def runtime(make_config: Callable[..., Any], starter_model: Any) -> Iterator[Runtime]:
     """A runtime on the session's model with its own SQLite log in tmp (seeded sampling)."""
     rt = build_runtime(make_config("[sampler]\nseed = 7\n"), model=starter_model)
-    rt.engine.set_sampler(max_tokens=48)  # short replies keep the suite fast
+    rt.engine.set_sampler(max_tokens=24)  # short replies keep the suite fast
     yield rt
     rt.log.close()  # the shared model stays loaded
 
@@ -53,7 +53,7 @@ async def wait_until(pilot: Any, condition: Callable[[], bool], limit_s: float =
         await pilot.pause(0.02)
 
 
-async def wait_idle(pilot: Any, app: EpistemicApp, limit_s: float = 120.0) -> None:
+async def wait_idle(pilot: Any, app: EpistemicApp, limit_s: float = 300.0) -> None:
     """Wait until the engine job is over and its last events are drawn."""
     await wait_until(pilot, lambda: not app.bridge.busy, limit_s)
     await asyncio.sleep(0)

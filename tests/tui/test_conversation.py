@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Collapsible, Input
 
 from tests.tui.conftest import SIZE, send, wait_idle, wait_until
@@ -12,6 +13,11 @@ from tui.widgets.sampler_panel import SamplerPanel
 from tui.widgets.status import StatusBar
 from tui.widgets.tokens import visible_piece
 from tui.widgets.transcript import AssistantMessage, TranscriptView, UserMessage
+
+
+def _shown(widget) -> str:
+    """The text a StreamingText shows on screen: its frozen lines, then the line being written."""
+    return "\n".join(str(part.render()) for part in widget.query("Static"))
 
 
 def _turns(runtime):
@@ -28,7 +34,6 @@ async def test_a_typed_message_streams_a_reply_and_updates_the_status_bar(app, r
         drawn.append(self.answer)
 
     monkeypatch.setattr(AssistantMessage, "redraw", spy)
-    runtime.engine.set_sampler(max_tokens=96)
     async with app.run_test(size=SIZE) as pilot:
         status = app.conversation.query_one(StatusBar)
         assert status.model == runtime.model.info.model_id and status.persona == "assistant"
@@ -52,7 +57,7 @@ async def test_a_typed_message_streams_a_reply_and_updates_the_status_bar(app, r
         rendered = str(status.render())
         assert f"{stats.rate:.1f} tok/s" in rendered and f"ctx {stats.context_used}/" in rendered
         entropies = [s.entropy for s in runtime.log.token_steps(reply.id)]
-        assert app.conversation.query_one("#entropy-sparkline").data == entropies
+        assert app.conversation.query_one("#entropy-sparkline").data == pytest.approx(entropies, rel=1e-5)
 
 
 async def test_reasoning_is_folded_apart_from_the_answer(app, runtime):
@@ -62,7 +67,7 @@ async def test_reasoning_is_folded_apart_from_the_answer(app, runtime):
 
     async with app.run_test(size=SIZE) as pilot:
         screen = app.conversation
-        pieces = [("reasoning", "Cats are mammals."), ("reasoning", " So: yes."), ("answer", "Yes, cats are mammals.")]
+        pieces = [("reasoning", "Cats are mammals."), ("reasoning", "\nSo: yes."), ("answer", "Yes, cats are mammals.")]
         batch = [Stamped(0.0, TurnStarted(1, 1, "assistant", 10, 2048))]
         batch += [Stamped(0.01 * i, ReplyToken(TokenStep(i, i, t, -0.1, 0.5), c, t)) for i, (c, t) in enumerate(pieces)]
         screen.apply(batch)
@@ -70,28 +75,26 @@ async def test_reasoning_is_folded_apart_from_the_answer(app, runtime):
         reply = screen.query_one(AssistantMessage)
         fold = reply.query_one(Collapsible)
         assert fold.collapsed and fold.display and "reasoning" in str(fold.title)
-        assert str(reply.query_one(".reasoning").render()) == "Cats are mammals. So: yes."
-        assert str(reply.query_one(".answer").render()) == "Yes, cats are mammals."
+        assert _shown(reply.query_one(".reasoning")) == "Cats are mammals.\nSo: yes."
+        assert _shown(reply.query_one(".answer")) == "Yes, cats are mammals."
         await pilot.click(fold.query_one("CollapsibleTitle"))
         assert not fold.collapsed
 
 
 async def test_persona_switch_from_the_palette_is_logged_with_the_next_turn(app, runtime):
     async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, app, "Hello.")
-        await wait_idle(pilot, app)
+        assert runtime.engine.persona.name == "assistant"
         await pilot.press("ctrl+p")
         await pilot.press(*"Persona: philosopher")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_until(pilot, lambda: runtime.engine.persona.name == "philosopher" and not app.bridge.busy)
-        runtime.engine.set_sampler(max_tokens=24)  # the philosopher talks long
         await send(pilot, app, "What is time?")
         await wait_idle(pilot, app)
         assert app.conversation.query_one(StatusBar).persona == "philosopher"
-    first, second = [t for t in _turns(runtime) if t.role == "assistant"]
-    assert (first.persona, second.persona) == ("assistant", "philosopher")
-    assert second.sampler["temperature"] == 0.9  # the philosopher's own sampler came with it
+    [reply] = [t for t in _turns(runtime) if t.role == "assistant"]
+    assert reply.persona == "philosopher"
+    assert reply.sampler["temperature"] == 0.9  # the philosopher's own sampler came with it
 
 
 async def test_persona_key_opens_a_picker(app, runtime):
@@ -167,11 +170,9 @@ async def test_history_opens_a_past_conversation_and_continues_it(app, runtime):
         await send(pilot, app, "Remember the word apple.")
         await wait_idle(pilot, app)
         first_id = runtime.engine.conversation_id
+        runtime.log.new_conversation(persona="assistant", title="a later one")
         await pilot.press("ctrl+n")
-        assert not app.conversation.query(UserMessage)
-        await send(pilot, app, "Another topic.")
-        await wait_idle(pilot, app)
-        assert runtime.engine.conversation_id != first_id
+        assert not app.conversation.query(UserMessage) and runtime.engine.conversation_id is None
 
         await pilot.press("f5")
         history = app.screen

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from textual.widgets import ProgressBar
 
+from agent.llm.base import LoadProgress
 from tests.tui.conftest import SIZE, wait_until
 from tui.app import make_app
-from tui.loader import RuntimeLoader
+from tui.screens.conversation import ConversationScreen
 from tui.widgets.status import StatusBar
 
 
-async def test_the_model_loads_in_a_worker_with_progress(make_config):
+async def test_the_model_loads_in_a_worker_with_progress(make_config, monkeypatch):
     config = make_config("[llm]\ncontext_size = 512\n")
     app = make_app(config, persona="philosopher")
     progress: list[float] = []
-    shown = app.on_runtime_loader_progressed
+    shown = ConversationScreen.show_progress
 
-    def spy(message: RuntimeLoader.Progressed) -> None:
-        progress.append(message.progress.fraction)
-        shown(message)
+    def spy(screen: ConversationScreen, update: LoadProgress) -> None:
+        progress.append(update.fraction)
+        shown(screen, update)
 
-    app.on_runtime_loader_progressed = spy  # type: ignore[method-assign]
+    monkeypatch.setattr(ConversationScreen, "show_progress", spy)
     async with app.run_test(size=SIZE) as pilot:
         assert app.is_running  # the UI is up while the model loads
         await wait_until(pilot, lambda: app.runtime is not None)

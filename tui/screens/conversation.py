@@ -6,6 +6,7 @@ so one refresh covers many tokens.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from textual.app import ComposeResult
@@ -24,6 +25,8 @@ from tui.widgets.sampler_panel import SamplerPanel
 from tui.widgets.status import StatusBar
 from tui.widgets.transcript import AssistantMessage, TranscriptView
 from tui.widgets.voice_strip import VoiceStrip
+
+SPARKLINE_INTERVAL_S = 0.25  # the sparkline is the costliest widget to draw; 4 Hz is plenty
 
 
 def finished_note(event: TurnFinished) -> str:
@@ -57,6 +60,7 @@ class ConversationScreen(Screen[None]):
         super().__init__()
         self.stats = TurnStats()
         self.reply: AssistantMessage | None = None
+        self._sparkline_drawn = 0.0
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -159,11 +163,14 @@ class ConversationScreen(Screen[None]):
         if self.reply is not None:
             self.reply.finish(event.turn_id, finished_note(event), event.interrupted)
         self.reply = None
-        self._show_stats()
+        self._show_stats(final=True)
 
-    def _show_stats(self) -> None:
+    def _show_stats(self, *, final: bool = False) -> None:
         self.query_one(StatusBar).show_stats(self.stats)
-        self.query_one(EntropyView).show(self.stats.entropies)
+        now = time.monotonic()
+        if final or now - self._sparkline_drawn >= SPARKLINE_INTERVAL_S:
+            self._sparkline_drawn = now
+            self.query_one(EntropyView).show(self.stats.entropies)
 
     # -- panels ---------------------------------------------------------------------------------
 

@@ -1,4 +1,7 @@
-"""The one-line status bar: backend, model, persona, tokens/s, time to first token, context."""
+"""The one-line status bar: persona, tokens/s, time to first token, context, then model and backend.
+
+The model name comes last: on a narrow terminal it is the part that gets cut.
+"""
 
 from __future__ import annotations
 
@@ -42,12 +45,11 @@ class StatusBar(Widget):
         s = self.stats
         parts: list[tuple[str, str] | str] = [
             (f" {self.persona} ", "bold reverse"), " ",
-            (self.model, "bold"), (f" ({self.backend})" if self.backend else "", "dim"),
-            " │ ", _fmt_rate(s.rate), " │ ", _fmt_ttft(s.ttft),
-            " │ ", f"ctx {s.context_used}/{s.context_size or '-'}",
+            _fmt_rate(s.rate), " │ ", _fmt_ttft(s.ttft), " │ ", f"ctx {s.context_used}/{s.context_size or '-'}",
         ]
         if s.acceptance is not None:
             parts += [" │ ", f"spec {s.acceptance:.0%}"]
         if self.state:
             parts += [" │ ", (self.state, "italic")]
+        parts += [" │ ", (self.model, "bold"), (f" ({self.backend})" if self.backend else "", "dim")]
         return Content.assemble(*parts)

@@ -23,6 +23,51 @@ class UserMessage(Static):
         self.text = text
 
 
+class StreamingText(Vertical):
+    """Text that grows at its end: finished lines are frozen in their own widgets, so each batch
+    re-wraps only the line being written, not the whole reply."""
+
+    DEFAULT_CSS = """
+    StreamingText { height: auto; }
+    StreamingText > Static { padding: 0 1; }
+    """
+
+    def __init__(self, text: str = "", placeholder: str = "", *, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self.placeholder = placeholder
+        self._text = text
+        self._frozen_to = 0  # text[:_frozen_to] is shown in frozen widgets
+        self._live = Static(markup=False, classes="live")
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def compose(self) -> ComposeResult:
+        yield self._live
+
+    def on_mount(self) -> None:
+        self.show(self._text, force=True)
+
+    def show(self, text: str, *, force: bool = False) -> None:
+        """Show ``text`` (normally the previous text plus more)."""
+        if text == self._text and not force:
+            return
+        if not text.startswith(self._text[: self._frozen_to]):
+            self._live.update("")
+            self.remove_children(".frozen")
+            self._frozen_to = 0
+        self._text = text
+        if not self.is_mounted:
+            return
+        cut = text.rfind("\n") + 1
+        if cut > self._frozen_to:
+            chunk = text[self._frozen_to : cut - 1]
+            self.mount(Static(chunk, markup=False, classes="frozen"), before=self._live)
+            self._frozen_to = cut
+        self._live.update(text[self._frozen_to :] or ("" if text else self.placeholder))
+
+
 class AssistantMessage(Vertical):
     """A reply: collapsed reasoning, the answer and a one-line footnote (turn id, stop reason)."""
 
@@ -30,8 +75,7 @@ class AssistantMessage(Vertical):
     AssistantMessage { height: auto; margin: 1 4 0 0; border-left: outer $secondary; }
     AssistantMessage .reasoning-box { display: none; background: $surface; border: none; padding: 0; margin: 0; }
     AssistantMessage.-has-reasoning .reasoning-box { display: block; }
-    AssistantMessage .reasoning { color: $text-muted; text-style: italic; padding: 0 1; }
-    AssistantMessage .answer { padding: 0 1; }
+    AssistantMessage .reasoning { color: $text-muted; text-style: italic; }
     AssistantMessage .note { color: $text-disabled; padding: 0 1; height: auto; }
     AssistantMessage.-interrupted .note { color: $warning; }
     """
@@ -55,13 +99,14 @@ class AssistantMessage(Vertical):
 
     def compose(self) -> ComposeResult:
         with Collapsible(title="reasoning", collapsed=True, classes="reasoning-box"):
-            yield Static(self.reasoning, markup=False, classes="reasoning")
-        yield Static(self.answer or "…", markup=False, classes="answer")
+            yield StreamingText(self.reasoning, classes="reasoning")
+        yield StreamingText(self.answer, "…", classes="answer")
         yield Static(self._note, markup=False, classes="note")
 
     def on_mount(self) -> None:
         self._composed = True
         self.redraw()
+        self.finish(self.turn_id or 0, self._note, self._interrupted)
 
     def append(self, channel: str, text: str) -> None:
         """Queue text on a channel; call :meth:`redraw` once per batch."""
@@ -71,19 +116,24 @@ class AssistantMessage(Vertical):
         """Show the text received so far (one update per batch, not per token)."""
         if not self._composed:
             return  # on_mount draws whatever arrived before the children existed
-        self.set_class(self._interrupted, "-interrupted")
-        self.query_one(".note", Static).update(self._note)
         if self.reasoning_parts:
+            reasoning = self.reasoning
             self.set_class(True, "-has-reasoning")
-            self.query_one(".reasoning", Static).update(self.reasoning)
-            self.query_one(Collapsible).title = f"reasoning ({len(self.reasoning)} chars)"
-        self.query_one(".answer", Static).update(self.answer or "…")
+            self.query_one(".reasoning", StreamingText).show(reasoning)
+            fold = self.query_one(Collapsible)
+            title = f"reasoning ({len(reasoning)} chars)"
+            if fold.title != title:
+                fold.title = title
+        self.query_one(".answer", StreamingText).show(self.answer)
 
     def finish(self, turn_id: int, note: str, interrupted: bool) -> None:
         """The reply is committed: show its footnote."""
-        self.turn_id = turn_id
+        self.turn_id = turn_id or None
         self._note, self._interrupted = note, interrupted
-        self.redraw()
+        if self._composed:
+            self.redraw()
+            self.set_class(interrupted, "-interrupted")
+            self.query_one(".note", Static).update(note)
 
 
 class TranscriptView(VerticalScroll):
