@@ -19,6 +19,7 @@ from audio.devices import AudioDevice, find_device
 from audio.errors import DeviceError
 from audio.events import AudioEventSink, DeviceLost
 from audio.pcm import STT_RATE, StreamResampler, to_mono
+from audio.streams import close_stream
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +116,8 @@ class MicCapture:
         """Stop and close the stream (safe to call twice, and after the device was lost)."""
         self._closing.set()
         stream, self._stream = self._stream, None
-        if stream is None:
-            return
-        try:
-            stream.abort()
-            stream.close()
-        except Exception as exc:  # a dead device may fail to close; nothing left to do
-            log.debug("closing input stream: %s", exc)
+        if stream is not None:
+            close_stream(stream, "input")
 
     def __enter__(self) -> MicCapture:
         self.start()

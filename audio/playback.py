@@ -20,6 +20,7 @@ from audio.devices import AudioDevice, find_device
 from audio.errors import DeviceError
 from audio.events import AudioEventSink, DeviceLost, PlaybackFinished
 from audio.pcm import resample, to_float32
+from audio.streams import close_stream
 
 log = logging.getLogger(__name__)
 
@@ -193,11 +194,7 @@ class Player:
         self._closing = True
         stream, self._stream = self._stream, None
         if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception as exc:  # a lost device may fail to close
-                log.debug("closing output stream: %s", exc)
+            close_stream(stream, "output")
 
     def __enter__(self) -> Player:
         self.start()
