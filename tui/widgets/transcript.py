@@ -38,6 +38,7 @@ class StreamingText(Vertical):
         self._text = text
         self._frozen_to = 0  # text[:_frozen_to] is shown in frozen widgets
         self._live = Static(markup=False, classes="live")
+        self._ready = False
 
     @property
     def text(self) -> str:
@@ -47,6 +48,7 @@ class StreamingText(Vertical):
         yield self._live
 
     def on_mount(self) -> None:
+        self._ready = True
         self.show(self._text, force=True)
 
     def show(self, text: str, *, force: bool = False) -> None:
@@ -58,8 +60,8 @@ class StreamingText(Vertical):
             self.remove_children(".frozen")
             self._frozen_to = 0
         self._text = text
-        if not self.is_mounted:
-            return
+        if not self._ready:
+            return  # on_mount shows it
         cut = text.rfind("\n") + 1
         if cut > self._frozen_to:
             chunk = text[self._frozen_to : cut - 1]
