@@ -44,6 +44,14 @@ class LoadedConfig:
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self.base_dir / p)
 
+    def with_values(self, section: str, source: str, **values: Any) -> LoadedConfig:
+        """A copy with ``values`` set in ``section`` (validated), their source recorded as ``source``."""
+        current = getattr(self.settings, section)
+        updated = type(current).model_validate({**current.model_dump(), **values})
+        settings = self.settings.model_copy(update={section: updated})
+        sources = {**self.sources, **{f"{section}.{key}": source for key in values}}
+        return LoadedConfig(settings=settings, file=self.file, sources=sources)
+
     def data_dir(self) -> Path:
         """The user data folder (dialogue log, recorded audio, exports)."""
         if self.settings.paths.data_dir:

@@ -125,3 +125,22 @@ def test_cli_config_show_lists_sources(tmp_path):
 
 def test_config_toml_is_valid_toml():
     tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+
+
+def test_with_values_validates_and_records_the_source(make_config):
+    loaded = make_config("[llm]\nthreads = 0\n")
+    changed = loaded.with_values("llm", "the UI", threads=3)
+    assert changed.settings.llm.threads == 3 and loaded.settings.llm.threads == 0
+    assert changed.sources["llm.threads"] == "the UI"
+    with pytest.raises(ValueError):
+        loaded.with_values("llm", "x", threads=-5)
+
+
+def test_the_ui_leaves_one_core_for_drawing_unless_threads_are_set(make_config, monkeypatch):
+    from tui.loader import ui_config
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert ui_config(make_config()).settings.llm.threads == 7
+    assert ui_config(make_config("[llm]\nthreads = 8\n")).settings.llm.threads == 8
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert ui_config(make_config()).settings.llm.threads == 1

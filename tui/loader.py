@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -56,7 +57,7 @@ class RuntimeLoader:
         from agent.runtime import build_runtime
 
         try:
-            runtime = build_runtime(self.config, persona=self.persona, progress=self._progress)
+            runtime = build_runtime(ui_config(self.config), persona=self.persona, progress=self._progress)
         except UserError as exc:
             self.app.post_message(self.Failed(str(exc)))
         except Exception as exc:  # a bug or a broken model file: report it, keep the UI alive
@@ -64,3 +65,16 @@ class RuntimeLoader:
             self.app.post_message(self.Failed(f"{type(exc).__name__}: {exc}"))
         else:
             self.app.post_message(self.Loaded(runtime))
+
+
+def ui_config(config: LoadedConfig) -> LoadedConfig:
+    """Under the UI, ``[llm] threads = 0`` (automatic) means all cores but one.
+
+    llama.cpp's threads wait for each other at every layer, so a drawing thread that takes a
+    core from one of them stalls them all: on 2 cores, 1 compute thread plus the UI decodes faster
+    (bench/bench_tui.py) than 2 compute threads plus the UI. An explicit thread count is kept.
+    """
+    if config.settings.llm.threads != 0:
+        return config
+    cores = os.cpu_count() or 1
+    return config.with_values("llm", "automatic: all cores but one under the UI", threads=max(1, cores - 1))
