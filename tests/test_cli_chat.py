@@ -65,7 +65,7 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path, env, needle):
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert needle in proc.stderr
-    assert len([l for l in proc.stderr.splitlines() if l.strip()]) == 1
+    assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1
 
 
 def test_corrupt_model_file_is_named(tmp_path):

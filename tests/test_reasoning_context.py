@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.context import HistoryEntry, PromptTooLong, fit_prompt, reply_reserve
-from agent.llm.base import ChatMessage, PreparedPrompt
+from agent.llm.base import PreparedPrompt
 from agent.reasoning import ReasoningSplitter, split_reasoning
 
 
