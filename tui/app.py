@@ -31,6 +31,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.persona import PersonaPicker
 from tui.screens.tokens import TokenInspectorScreen
+from tui.voice_bridge import VoiceController
 from tui.widgets.sampler_panel import SamplerPanel
 from tui.widgets.status import StatusBar
 from tui.widgets.voice_strip import VoiceStrip
@@ -67,8 +68,11 @@ class EpistemicApp(App[None]):
     COMMANDS = App.COMMANDS | {PersonaCommands}
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
-    def __init__(self, config: LoadedConfig, *, runtime: Runtime | None = None, persona: str | None = None) -> None:
+    def __init__(self, config: LoadedConfig, *, runtime: Runtime | None = None, persona: str | None = None,
+                 voice: bool = False) -> None:
         super().__init__()
+        self.voice = VoiceController(self)
+        self.voice_at_start = voice
         self.config = config
         self.runtime = runtime
         self.owns_runtime = runtime is None
@@ -124,9 +128,12 @@ class EpistemicApp(App[None]):
             self._try(lambda: runtime.engine.set_persona(self.persona_request or ""))
         self.conversation.show_model(runtime.model.info, runtime.engine.persona.name)
         self.refresh_sampler_panel()
+        if self.voice_at_start:
+            self.voice.switch_on()
 
     async def on_unmount(self) -> None:
         """Stop the reply in flight and let its thread finish before the model is freed."""
+        await self.voice.shutdown()
         self.bridge.cancel.set()
         finished = await asyncio.to_thread(self.bridge.idle.wait, SHUTDOWN_WAIT_S)
         if not finished:
@@ -206,13 +213,18 @@ class EpistemicApp(App[None]):
         runtime = self._require_runtime()
         if not text or runtime is None:
             return
+        if self.voice.active:  # answered (and spoken) in turn with the spoken ones
+            self.voice.submit_text(text)
+            event.input.clear()
+            self.conversation.show_user(text)
+            return
         engine = runtime.engine
         if self.start_job("replying", lambda sink, cancel: engine.respond(text, on_event=sink, cancel=cancel)):
             event.input.clear()
             self.conversation.show_user(text)
 
     def action_stop_reply(self) -> None:
-        if not self.bridge.stop():
+        if not (self.voice.interrupt() | self.bridge.stop()):
             self.notify("Nothing to stop.", timeout=2)
 
     def action_regenerate(self) -> None:
@@ -296,6 +308,20 @@ class EpistemicApp(App[None]):
             self.refresh_sampler_panel()
             self.notify("Sampler back to the persona's values.", timeout=3)
 
+    # -- voice (tui/voice_bridge.py) --------------------------------------------------------
+
+    def action_toggle_voice(self) -> None:
+        self.voice.toggle()
+
+    def action_push_to_talk(self) -> None:
+        self.voice.push_to_talk()
+
+    def action_toggle_voice_mode(self) -> None:
+        self.voice.toggle_mode()
+
+    def action_toggle_barge_in(self) -> None:
+        self.voice.toggle_barge_in()
+
     # -- other screens ---------------------------------------------------------------------
 
     def action_help(self) -> None:
@@ -325,6 +351,8 @@ class EpistemicApp(App[None]):
             self.notify(f"Continuing conversation #{conversation_id}.", timeout=3)
 
 
-def make_app(config: LoadedConfig, *, runtime: Runtime | None = None, persona: str | None = None) -> EpistemicApp:
-    """The one factory for the TUI: the CLI passes no runtime (the app loads it), tests pass one."""
-    return EpistemicApp(config, runtime=runtime, persona=persona)
+def make_app(config: LoadedConfig, *, runtime: Runtime | None = None, persona: str | None = None,
+             voice: bool = False) -> EpistemicApp:
+    """The one factory for the TUI: the CLI passes no runtime (the app loads it), tests pass one;
+    ``voice`` switches the microphone on as soon as the model is ready."""
+    return EpistemicApp(config, runtime=runtime, persona=persona, voice=voice)

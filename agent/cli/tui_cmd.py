@@ -7,8 +7,9 @@ import click
 
 @click.command()
 @click.option("--persona", help="Persona to talk to (see `epistemic personas list`).")
+@click.option("--voice", is_flag=True, help="Switch the microphone on at start (F7 toggles it in the UI).")
 @click.pass_context
-def tui(ctx: click.Context, persona: str | None) -> None:
+def tui(ctx: click.Context, persona: str | None, voice: bool) -> None:
     """Open the terminal UI: read the conversation, steer persona and sampler, inspect tokens."""
     config = ctx.obj["config"]
     if persona is not None:
@@ -17,4 +18,4 @@ def tui(ctx: click.Context, persona: str | None) -> None:
         PersonaBook(config).get(persona)  # unknown persona: one clear line before the UI opens
     from tui.app import make_app
 
-    make_app(config, persona=persona).run()
+    make_app(config, persona=persona, voice=voice).run()

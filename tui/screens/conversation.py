@@ -18,12 +18,14 @@ from textual.widgets import Footer, Input, ProgressBar, Static
 from agent.events import ContextTrimmed, Notice, ReplyToken, TurnFinished, TurnStarted
 from agent.llm.base import LoadProgress, ModelInfo
 from agent.records import StoredTurn
+from agent.voice.events import UserUtterance
 from tui.bridge import Stamped
 from tui.stats import TurnStats
 from tui.widgets.entropy import EntropyView
 from tui.widgets.sampler_panel import SamplerPanel
 from tui.widgets.status import StatusBar
 from tui.widgets.transcript import AssistantMessage, TranscriptView
+from tui.widgets.voice_messages import SpokenMessage
 from tui.widgets.voice_strip import VoiceStrip
 
 SPARKLINE_INTERVAL_S = 0.25  # the sparkline is the costliest widget to draw; 4 Hz is plenty
@@ -54,6 +56,10 @@ class ConversationScreen(Screen[None]):
         Binding("f4", "app.inspect_tokens", "Tokens"),
         Binding("f5", "app.history", "History"),
         Binding("f6", "toggle_entropy", "Entropy", show=False),
+        Binding("f7", "app.toggle_voice", "Voice", show=False),
+        Binding("f8", "app.push_to_talk", "Talk", show=False),
+        Binding("f9", "app.toggle_voice_mode", "Voice mode", show=False),
+        Binding("f10", "app.toggle_barge_in", "Barge-in", show=False),
     ]
 
     def __init__(self) -> None:
@@ -98,8 +104,13 @@ class ConversationScreen(Screen[None]):
 
     # -- turns ----------------------------------------------------------------------------------
 
-    def show_user(self, text: str) -> None:
-        self.query_one(TranscriptView).add_user(text)
+    def show_user(self, text: str, *, spoken: bool = False) -> None:
+        transcript = self.query_one(TranscriptView)
+        if spoken:
+            transcript.mount(SpokenMessage(text))
+            transcript.anchor()
+        else:
+            transcript.add_user(text)
 
     def show_turns(self, turns: Sequence[StoredTurn]) -> None:
         """Replace the transcript with logged turns (a conversation being continued)."""
@@ -107,7 +118,7 @@ class ConversationScreen(Screen[None]):
         transcript.clear()
         for turn in turns:
             if turn.role == "user":
-                transcript.add_user(turn.text)
+                self.show_user(turn.text, spoken=turn.data.get("source") == "voice")
             else:
                 note = f"turn {turn.id}" + (" · interrupted" if turn.interrupted else "")
                 transcript.add_assistant(turn.text, turn.reasoning, note)
@@ -138,6 +149,8 @@ class ConversationScreen(Screen[None]):
             elif isinstance(event, TurnFinished):
                 self._finished(event)
                 finished.append(event)
+            elif isinstance(event, UserUtterance):  # a spoken turn, in order with the reply events
+                self.show_user(event.text, spoken=True)
             elif isinstance(event, Notice):
                 self.notify(event.message, severity=event.level)
             elif isinstance(event, ContextTrimmed):

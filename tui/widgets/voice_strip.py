@@ -1,49 +1,79 @@
-"""A strip for the voice loop: mic level, VAD state, partial transcript, speaking indicator.
+"""The voice strip: mode, mic level, VAD state, speaking indicator, the partial transcript line and
+the last turn's latency waterfall.
 
-Hidden until the voice engine feeds it. All setters are cheap and must be called on the UI
-thread (from a worker: ``app.call_from_thread`` is NOT for hot paths; post a message instead).
+Hidden until voice is switched on. All setters are cheap and must be called on the UI thread
+(:class:`tui.voice_bridge.VoiceController` drains the voice loop's events on a timer and calls them).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 
-VadState = Literal["idle", "listening", "speech", "processing"]
 _BARS = " ▁▂▃▄▅▆▇█"
+FLOOR_DBFS = -60.0  # the quietest level the meter shows
+_VAD_STYLE = {"speech": "bold $success", "muted": "$warning", "push_to_talk": "$accent", "off": "$error"}
+_VAD_LABEL = {"idle": "listening", "speech": "speech", "muted": "muted", "push_to_talk": "F8 to talk", "off": "off",
+              "loading": "loading…"}
+
+
+def level_of(dbfs: float) -> float:
+    """A dBFS loudness mapped onto [0, 1] (-60 dBFS and below: 0)."""
+    return min(1.0, max(0.0, (dbfs - FLOOR_DBFS) / -FLOOR_DBFS))
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.0f}"
+
+
+def describe_waterfall(waterfall: Any) -> str:
+    """``end of speech → stt 420 → token 910 → sentence 1300 → audio 1620 ms`` (``agent.voice.waterfall.Waterfall``)."""
+    return (f"last turn: end of speech → stt {_ms(waterfall.transcript_s)} → token {_ms(waterfall.first_token_s)} → "
+            f"sentence {_ms(waterfall.first_sentence_s)} → audio {_ms(waterfall.first_audio_s)} ms")
 
 
 class VoiceStrip(Widget):
-    """One line: ``mic ▅ │ speech │ partial transcript… │ speaking``."""
+    """Two lines: ``hands-free · half-duplex │ mic ▅ │ speech │ speaking │ partial…`` and the waterfall."""
 
     DEFAULT_CSS = """
-    VoiceStrip { height: 1; padding: 0 1; background: $boost; display: none; }
+    VoiceStrip { height: 2; padding: 0 1; background: $boost; display: none; text-wrap: nowrap; text-overflow: ellipsis; }
     VoiceStrip.-active { display: block; }
     """
 
     level: reactive[float] = reactive(0.0)
-    vad_state: reactive[str] = reactive("idle")
+    vad_state: reactive[str] = reactive("off")
     partial: reactive[str] = reactive("")
+    final: reactive[bool] = reactive(False)
     speaking: reactive[bool] = reactive(False)
+    mode: reactive[str] = reactive("hands-free · half-duplex")
+    waterfall: reactive[str] = reactive("")
 
     def set_level(self, level: float) -> None:
-        """Microphone level in [0, 1] (RMS or peak, already scaled)."""
+        """Microphone level in [0, 1] (see :func:`level_of`)."""
         self.level = min(1.0, max(0.0, float(level)))
 
-    def set_vad_state(self, state: VadState) -> None:
-        """What the voice activity detector is doing."""
+    def set_vad_state(self, state: str) -> None:
+        """What the listener is doing: idle, speech, muted, push_to_talk, off (or loading)."""
         self.vad_state = state
 
-    def set_partial(self, text: str) -> None:
-        """The partial transcript of the utterance in progress ("" clears it)."""
-        self.partial = text
+    def set_partial(self, text: str, *, final: bool = False) -> None:
+        """The transcript of the utterance in progress, or its final transcript ("" clears it)."""
+        self.partial, self.final = text, final
 
     def set_speaking(self, speaking: bool) -> None:
         """Whether the agent's voice is playing."""
         self.speaking = speaking
+
+    def set_mode(self, push_to_talk: bool, barge_in: bool) -> None:
+        """Turn-taking mode: hands-free or push-to-talk; half-duplex or barge-in."""
+        self.mode = f"{'push-to-talk' if push_to_talk else 'hands-free'} · {'barge-in' if barge_in else 'half-duplex'}"
+
+    def set_waterfall(self, waterfall: Any) -> None:
+        """The last spoken turn's latency waterfall."""
+        self.waterfall = describe_waterfall(waterfall)
 
     def activate(self, active: bool = True) -> None:
         """Show (or hide) the strip."""
@@ -51,10 +81,15 @@ class VoiceStrip(Widget):
 
     def render(self) -> Content:
         bar = _BARS[round(self.level * (len(_BARS) - 1))]
-        style = "bold $success" if self.vad_state == "speech" else "dim"
-        parts: list[tuple[str, str] | str] = [("mic ", "dim"), (bar, "$accent"), " │ ", (self.vad_state, style)]
-        if self.partial:
-            parts += [" │ ", (self.partial, "italic")]
+        state = self.vad_state
+        parts: list[tuple[str, str] | str] = [
+            (self.mode, "bold"), " │ ", ("mic ", "dim"), (bar, "$accent"), " │ ",
+            (_VAD_LABEL.get(state, state), _VAD_STYLE.get(state, "dim")),
+        ]
         if self.speaking:
             parts += [" │ ", ("speaking", "bold $warning")]
+        if self.partial:
+            parts += [" │ ", ("heard: " if self.final else "", "dim"), (self.partial, "" if self.final else "italic")]
+        hint = "F7 voice off · F8 talk · F9 mode · F10 barge-in"
+        parts += ["\n", (self.waterfall or hint, "dim")]
         return Content.assemble(*parts)
