@@ -55,6 +55,7 @@ class VoiceController:
         self._replying = threading.Event()
         self._speaking = False
         self.talking = False  # push-to-talk: the key was pressed and not yet pressed again
+        self._closed = threading.Event()  # the app is exiting: a loop that finishes loading must not start
 
     # -- state -------------------------------------------------------------------------------
 
@@ -105,14 +106,18 @@ class VoiceController:
             loop = build_voice_loop(runtime, stt=stt, tts=tts, on_event=self.sink)
         except DeviceError as exc:
             self.sink(VoiceNotice("error", f"Voice is off: {exc}. Typing still works."))
-            self.app.call_from_thread(self._started, None)
-            return
+            loop = None
         except Exception as exc:  # a speech model that cannot load must not take the UI down
             log.exception("voice could not start")
             self.sink(VoiceNotice("error", f"Voice is off: {type(exc).__name__}: {exc}. Typing still works."))
-            self.app.call_from_thread(self._started, None)
-            return
-        self.app.call_from_thread(self._started, loop if loop.start() else None)
+            loop = None
+        if self._closed.is_set() or (loop is not None and not loop.start()):
+            loop = None
+        try:
+            self.app.call_from_thread(self._started, loop)
+        except RuntimeError:  # the app closed meanwhile
+            if loop is not None:
+                loop.stop()
 
     def _started(self, loop: VoiceLoop | None) -> None:
         self.loading = False
@@ -140,6 +145,7 @@ class VoiceController:
         """App exit: stop the loop and let its threads end before the model is freed."""
         import asyncio
 
+        self._closed.set()
         loop, self.loop = self.loop, None
         if loop is not None:
             await asyncio.to_thread(loop.stop)

@@ -71,6 +71,7 @@ async def test_a_spoken_turn_and_a_typed_one_mix_in_the_transcript(  # noqa: F81
     runtime = build_runtime(config, model=starter_model)
     app = make_app(config, runtime=runtime)
     app.voice.models = (whisper, piper)  # the session's models: no second load
+    seen = _record_notices(app)
     lines: list[tuple[str, bool]] = []
     original = VoiceStrip.set_partial
 
@@ -106,6 +107,17 @@ async def test_a_spoken_turn_and_a_typed_one_mix_in_the_transcript(  # noqa: F81
                              and app.conversation.query(AssistantMessage).last().turn_id is not None, 120)
             turns = runtime.log.conversation_turns(runtime.log.list_conversations()[0].id)
             assert [(t.role, t.data.get("source")) for t in turns[::2]] == [("user", "voice"), ("user", "typed")]
+            await wait_until(pilot, lambda: strip.speaking, 60)  # the typed turn's reply is spoken too
+            await pilot.press("escape")  # Esc stops the speech
+            await wait_until(pilot, lambda: not strip.speaking, 2)
+            assert not any("Nothing to stop" in m for _, m in seen)
+
+            def typed_reply_voice() -> dict:
+                last = runtime.log.conversation_turns(runtime.log.list_conversations()[0].id)[-1]
+                return last.data.get("extra", {}).get("voice", {})
+
+            await wait_until(pilot, lambda: bool(typed_reply_voice()), 10)
+            assert typed_reply_voice()["interrupted"]  # logged as cut off, with what was heard
 
             await pilot.press("f9")  # push-to-talk
             assert app.voice.loop.listener.push_to_talk and "push-to-talk" in str(strip.render())
