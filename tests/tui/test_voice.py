@@ -69,7 +69,7 @@ async def test_a_spoken_turn_and_a_typed_one_mix_in_the_transcript(  # noqa: F81
         make_config, starter_model, whisper, piper, play_to_mic, headphones, monkeypatch):  # noqa: F811
     config = make_config('[sampler]\ntemperature = 0.0\nmax_tokens = 16\n[stt]\nlanguage = "en"\n')
     runtime = build_runtime(config, model=starter_model)
-    app = make_app(config, runtime=runtime)
+    app = make_app(config, runtime=runtime, voice=True)  # as `epistemic tui --voice`
     app.voice.models = (whisper, piper)  # the session's models: no second load
     seen = _record_notices(app)
     lines: list[tuple[str, bool]] = []
@@ -82,7 +82,6 @@ async def test_a_spoken_turn_and_a_typed_one_mix_in_the_transcript(  # noqa: F81
     monkeypatch.setattr(VoiceStrip, "set_partial", spy)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("f7")
             await wait_until(pilot, lambda: app.voice.active, 60)
             strip = app.voice_strip
             assert strip.has_class("-active") and "hands-free · half-duplex" in str(strip.render())
@@ -136,3 +135,23 @@ async def test_a_spoken_turn_and_a_typed_one_mix_in_the_transcript(  # noqa: F81
     finally:
         await app.voice.shutdown()
         runtime.log.close()
+
+
+def test_voice_strip_and_a_spoken_turn(snap_compare, app):
+    from agent.voice.events import UserUtterance
+    from agent.voice.waterfall import Waterfall
+    from tui.bridge import Stamped
+
+    async def show_voice(pilot):
+        app.conversation.apply([Stamped(0.0, UserUtterance("What is the capital of France?", None))])
+        strip = app.voice_strip
+        strip.set_mode(push_to_talk=False, barge_in=True)
+        strip.set_level(0.6)
+        strip.set_vad_state("speech")
+        strip.set_partial("and of Italy")
+        strip.set_speaking(True)
+        strip.set_waterfall(Waterfall(0.7, 0.42, 0.91, 1.3, 1.62, 0.4, 0.0, 0.8, 0.3))
+        strip.activate()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(100, 24), run_before=show_voice)

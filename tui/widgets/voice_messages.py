@@ -17,4 +17,4 @@ class SpokenMessage(UserMessage):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.add_class("-spoken")
-        self.update(Content.assemble(("🎤 spoken · ", "dim italic"), text))
+        self.update(Content.assemble(("spoken · ", "dim italic"), text))
