@@ -25,12 +25,20 @@ under **reasoning**: click it (or focus it and press Enter) to read it.
 | F4 | token inspector: how the last reply and any text are tokenized |
 | F5 | history: read and continue past conversations |
 | F6 | show / hide the entropy sparkline |
+| F7 | voice on / off (loads Whisper and Piper the first time; `epistemic tui --voice` starts with it on) |
+| F8 | push-to-talk: press to talk, press again to send; also cuts off speech |
+| F9 | hands-free (the VAD hears you) / push-to-talk |
+| F10 | half-duplex (mic ignored while it speaks) / barge-in (speak to interrupt; use headphones) |
 | F1 | this help |
 | Ctrl+Q | quit |
 
 **Status bar**: persona, model (backend), tokens per second, time to first token (ttft),
 context used / context size, and the speculative-decoding acceptance rate when the backend
 drafts tokens.
+
+**Voice strip** (when voice is on): mode, microphone level, listening state, speaking mark and
+the partial transcript; below it the last turn's latency waterfall (end of speech -> transcript
+-> first token -> first sentence -> first audio, in ms).
 
 **Entropy** is the Shannon entropy (nats) of the model's full next-token distribution: low means
 sure, high means torn between many tokens. The sparkline draws it for every token of the reply.
