@@ -69,3 +69,12 @@ async def send(pilot: Any, app: EpistemicApp, text: str, *, type_it: bool = Fals
     else:
         prompt.value = text
     await pilot.press("enter")
+
+
+def steady_cursors(app: EpistemicApp) -> None:
+    """Stop every input's cursor blinking, so a snapshot does not depend on when it is taken."""
+    from textual.widgets import Input
+
+    for screen in app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False

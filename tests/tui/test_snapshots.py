@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from agent.events import ReplyToken, TurnFinished, TurnStarted
 from agent.llm.base import GenerationResult, PreparedPrompt, Timings, TokenStep
+from tests.tui.conftest import steady_cursors
 from tui.bridge import Stamped
 
 WORDS = ["Plato", " held", " that", " forms", " are", " real", "."]
@@ -25,18 +26,28 @@ def _fixed_turn() -> list[Stamped]:
     return events
 
 
+async def _steady(pilot):
+    steady_cursors(pilot.app)
+    await pilot.pause()
+
+
 def test_main_screen_80x24(snap_compare, app):
-    assert snap_compare(app, terminal_size=(80, 24))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_steady)
 
 
 def test_main_screen_with_a_reply_and_sampler_panel(snap_compare, app):
     async def show_reply(pilot):
         app.conversation.show_user("What did Plato think about forms?")
         app.conversation.apply(_fixed_turn())
-        await pilot.pause()
+        await pilot.press("f3")
+        await _steady(pilot)
 
-    assert snap_compare(app, terminal_size=(100, 32), run_before=show_reply, press=["f3"])
+    assert snap_compare(app, terminal_size=(100, 32), run_before=show_reply)
 
 
 def test_help_screen(snap_compare, app):
-    assert snap_compare(app, terminal_size=(80, 24), press=["f1"])
+    async def show_help(pilot):
+        await pilot.press("f1")
+        await _steady(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=show_help)

@@ -140,6 +140,7 @@ async def test_a_spoken_turn_and_a_typed_one_mix_in_the_transcript(  # noqa: F81
 def test_voice_strip_and_a_spoken_turn(snap_compare, app):
     from agent.voice.events import UserUtterance
     from agent.voice.waterfall import Waterfall
+    from tests.tui.conftest import steady_cursors
     from tui.bridge import Stamped
 
     async def show_voice(pilot):
@@ -152,6 +153,7 @@ def test_voice_strip_and_a_spoken_turn(snap_compare, app):
         strip.set_speaking(True)
         strip.set_waterfall(Waterfall(0.7, 0.42, 0.91, 1.3, 1.62, 0.4, 0.0, 0.8, 0.3))
         strip.activate()
+        steady_cursors(app)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(100, 24), run_before=show_voice)
