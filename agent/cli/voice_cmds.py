@@ -100,19 +100,14 @@ def reply(ctx: click.Context, voice_file: str, output: str, persona: str | None,
 
 def _reply_events(clock: Any, spoken: Any) -> Any:
     """The engine's event sink for ``reply``: waterfall marks, answer text to the voice, notices out."""
-    from agent.events import Notice, ReplyToken, TurnStarted
+    from agent.events import Notice
+    from agent.voice.speaker import speech_events
 
-    def on_event(event: Any) -> None:
-        if isinstance(event, TurnStarted):
-            clock.mark("turn_started")
-        elif isinstance(event, ReplyToken):
-            clock.mark("first_token")
-            if event.channel == "answer" and event.text:
-                spoken.feed(event.text)
-        elif isinstance(event, Notice):
+    def notices(event: Any) -> None:
+        if isinstance(event, Notice):
             click.echo(f"[{event.level}] {event.message}", err=True)
 
-    return on_event
+    return speech_events(clock, spoken, forward=notices)
 
 
 @click.command()

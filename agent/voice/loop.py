@@ -15,7 +15,6 @@ import threading
 import time
 from typing import Any
 
-from agent.events import ReplyToken, TurnStarted
 from agent.voice.events import (
     BargedIn,
     DeviceLost,
@@ -25,7 +24,7 @@ from agent.voice.events import (
     WaterfallReady,
 )
 from agent.voice.listener import Listener, Utterance
-from agent.voice.speaker import Speaker, SpokenReply
+from agent.voice.speaker import Speaker, SpokenReply, speech_events
 from agent.voice.turns import TurnRecorder
 from agent.voice.waterfall import WaterfallClock
 from audio.capture import MicCapture
@@ -222,15 +221,7 @@ class VoiceLoop:
         reply = self.speaker.begin(clock)
         self._reply, self._cancel = reply, cancel
 
-        def on_event(event: Any) -> None:
-            if isinstance(event, TurnStarted):
-                clock.mark("turn_started")
-            elif isinstance(event, ReplyToken):
-                clock.mark("first_token")
-                if event.channel == "answer" and event.text:
-                    reply.feed(event.text)
-            self._emit(event)
-
+        on_event = speech_events(clock, reply, forward=self._emit)
         try:
             finished = self.engine.respond(text, on_event=on_event, cancel=cancel, **turn)
         finally:

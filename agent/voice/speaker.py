@@ -183,3 +183,27 @@ class Speaker:
     def begin(self, clock: WaterfallClock | None = None) -> SpokenReply:
         """Start speaking a new reply (the previous one must be finished or stopped)."""
         return SpokenReply(self.tts, self.out, clock or WaterfallClock(), self.on_speaking)
+
+
+def speech_events(clock: WaterfallClock, reply: Any, forward: Callable[[Any], None] | None = None) -> Callable[[Any], None]:
+    """The engine's event sink for a spoken reply: waterfall marks, answer text to the voice, then ``forward``.
+
+    Reasoning tokens never reach the voice; the first-token mark is taken once, not per token.
+    """
+    from agent.events import ReplyToken, TurnStarted
+
+    first = [True]
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, ReplyToken):
+            if first:
+                clock.mark("first_token")
+                first.clear()
+            if event.channel == "answer" and event.text:
+                reply.feed(event.text)
+        elif isinstance(event, TurnStarted):
+            clock.mark("turn_started")
+        if forward is not None:
+            forward(event)
+
+    return on_event
