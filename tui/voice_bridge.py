@@ -177,13 +177,7 @@ class VoiceController:
             return
         listener = loop.listener
         self.talking = False
-        if listener.push_to_talk:
-            listener.release()
-            listener.vad.reset()  # the capture thread does not touch the VAD in push-to-talk
-            listener.push_to_talk = False
-        else:
-            listener.push_to_talk = True
-            listener.close()
+        loop.set_push_to_talk(not listener.push_to_talk)
         self.strip.set_mode(listener.push_to_talk, loop.barge_in_enabled)
         self.strip.set_vad_state(listener.initial_state())
 
@@ -191,7 +185,7 @@ class VoiceController:
         """Half-duplex (mic ignored while speaking) <-> barge-in (speech stops the reply; headphones)."""
         loop = self._require_loop()
         if loop is not None:
-            loop.barge_in_enabled = not loop.barge_in_enabled
+            loop.set_barge_in(not loop.barge_in_enabled)
             self.strip.set_mode(loop.listener.push_to_talk, loop.barge_in_enabled)
 
     def submit_text(self, text: str) -> None:

@@ -125,6 +125,23 @@ class VoiceLoop:
         """Push-to-talk key up: what was said is answered."""
         self.listener.release()
 
+    def set_push_to_talk(self, on: bool) -> None:
+        """Turn-taking: push-to-talk (a key decides) or hands-free (the VAD decides)."""
+        listener = self.listener
+        if on == listener.push_to_talk:
+            return
+        if on:
+            listener.push_to_talk = True
+            listener.close()
+        else:
+            listener.release()
+            listener.vad.reset()  # the capture thread does not touch the VAD in push-to-talk
+            listener.push_to_talk = False
+
+    def set_barge_in(self, on: bool) -> None:
+        """Barge-in (speech during a reply stops it; use headphones) or half-duplex."""
+        self.barge_in_enabled = on
+
     def submit_text(self, text: str) -> None:
         """A typed message, answered (and spoken) in turn with the spoken ones."""
         self._turns.put(text)
