@@ -2,7 +2,8 @@
 
 Small frozen dataclasses. The loop calls its ``on_event`` callback from worker threads (never
 from a PortAudio callback); the callback must be quick and thread-safe (the TUI posts a message).
-The engine's own events (:mod:`agent.events`) reach the same callback during a reply.
+The engine's own events (:mod:`agent.events`) reach the same callback during a reply;
+``DeviceLost`` is the audio package's own event, passed on as it is.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from audio.events import (
+    DeviceLost,  # the microphone or speaker is gone: the loop stops, typing continues
+)
 
 VadState = Literal["idle", "speech", "muted", "push_to_talk", "off"]
 
@@ -72,14 +77,6 @@ class VoiceNotice:
     """Something the user should see about voice (no device, nothing heard...); never a crash."""
 
     level: Literal["info", "warning", "error"]
-    message: str
-
-
-@dataclass(frozen=True)
-class DeviceLost:
-    """The microphone or speaker is gone: the loop has stopped; typing continues."""
-
-    kind: Literal["input", "output"]
     message: str
 
 

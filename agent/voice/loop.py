@@ -29,7 +29,6 @@ from agent.voice.turns import TurnRecorder
 from agent.voice.waterfall import WaterfallClock
 from audio.capture import MicCapture
 from audio.errors import DeviceError
-from audio.events import DeviceLost as AudioDeviceLost
 from audio.playback import Player
 from audio.settings import AudioSettings
 
@@ -176,14 +175,14 @@ class VoiceLoop:
     def _check_output(self) -> None:
         while not self._audio_events.empty():
             event = self._audio_events.get_nowait()
-            if isinstance(event, AudioDeviceLost):
+            if isinstance(event, DeviceLost):
                 self._device_lost("output", event.message)
 
     def _device_lost(self, kind: str, message: str) -> None:
         if self.lost is not None:
             return
         self.lost = message
-        self._emit(DeviceLost(kind, message))  # type: ignore[arg-type]
+        self._emit(DeviceLost(kind, message))
         what = "Microphone" if kind == "input" else "Speaker"
         self._emit(VoiceNotice("warning", f"{what} lost ({message}). Voice is off; typing still works."))
         self._stop.set()
