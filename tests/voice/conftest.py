@@ -126,7 +126,15 @@ def voice_config(make_config):
     """A config for voice tests: greedy, short replies, a data dir in tmp."""
 
     def build(extra: str = "", max_tokens: int = 40) -> object:
-        return make_config(f"[sampler]\ntemperature = 0.0\nmax_tokens = {max_tokens}\n{extra}")
+        # a persona without sampler overrides, so the reply really is greedy (the built-in
+        # assistant samples at 0.3 and then sometimes answers in French, which Piper's English
+        # voice cannot say back recognisably)
+        return make_config(
+            f"[sampler]\ntemperature = 0.0\nmax_tokens = {max_tokens}\n"
+            '[chat]\npersona = "plain"\n'
+            '[personas.plain]\nsystem_prompt = "You are a helpful assistant. Answer briefly, in English."\n'
+            f"{extra}"
+        )
 
     return build
 
