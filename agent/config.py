@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.llm.exllamav2_settings import ExLlamaV2Settings
+from agent.llm.exllamav2.settings import ExLlamaV2Settings
 from agent.llm.sampler import SamplerSettings
 from audio.settings import AudioSettings, SttSettings, TtsSettings, VadSettings
 

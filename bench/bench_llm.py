@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--typical", action="store_true", help="typical sampling (temp 0.7, top-k/p, min-p, repeat penalty) instead of greedy")
     args = parser.parse_args()
 
-    from agent.llm.llamacpp import load
+    from agent.llm.llamacpp.model import load
 
     env = {"EPISTEMIC_LLM__THREADS": str(args.threads)}
     if args.model:

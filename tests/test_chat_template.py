@@ -107,7 +107,7 @@ def test_a_template_that_refuses_the_conversation_is_a_model_error():
 def test_a_gguf_without_template_cannot_chat(starter_model):
     from dataclasses import replace
 
-    from agent.llm.llamacpp import LlamaCppModel
+    from agent.llm.llamacpp.model import LlamaCppModel
 
     bare = LlamaCppModel.__new__(LlamaCppModel)
     bare.__dict__.update(starter_model.__dict__)
@@ -120,7 +120,7 @@ def test_a_gguf_without_template_cannot_chat(starter_model):
 def test_a_template_that_emits_bos_gets_no_second_bos(starter_model):
     from dataclasses import replace
 
-    from agent.llm.llamacpp import LlamaCppModel
+    from agent.llm.llamacpp.model import LlamaCppModel
 
     model = LlamaCppModel.__new__(LlamaCppModel)
     model.__dict__.update(starter_model.__dict__)

@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from agent.errors import BackendUnavailable, ConfigError, ModelError
-from agent.llm.exl2_sampler import (
+from agent.llm.exllamav2.sampler import (
     FIELD_NAMES,
     JOB_FIELDS,
     RUNTIME_STATE,
@@ -24,8 +24,8 @@ from agent.llm.exl2_sampler import (
     breaker_token_ids,
     settings_mapping,
 )
-from agent.llm.exl2_stream import DraftFlags, chunk_telemetry, split_chunk_text
-from agent.llm.exllamav2_settings import ExLlamaV2Settings
+from agent.llm.exllamav2.stream import DraftFlags, chunk_telemetry, split_chunk_text
+from agent.llm.exllamav2.settings import ExLlamaV2Settings
 from agent.llm.hf_template import load_chat_template
 from agent.llm.peft_adapter import AdapterError, check_fits, module_dims, read_adapter
 from agent.llm.sampler import SamplerSettings
@@ -323,7 +323,7 @@ def test_draft_flags_follow_iterations():
 
 
 def test_without_torch_the_message_names_the_gpu_extra(monkeypatch):
-    from agent.llm.exl2_runtime import require_cuda
+    from agent.llm.exllamav2.runtime import require_cuda
 
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(BackendUnavailable, match=r"\[gpu\] extra.*llama_cpp"):
@@ -446,7 +446,7 @@ def _standin_model(plan):
     from types import SimpleNamespace
 
     from agent.llm.base import ModelInfo
-    from agent.llm.exllamav2 import ExLlamaV2Model
+    from agent.llm.exllamav2.model import ExLlamaV2Model
 
     parts = SimpleNamespace(config=SimpleNamespace(max_seq_len=256, vocab_size=64), model=None, draft_model=None)
     info = ModelInfo(backend="exllamav2", model_id="standin", path="/nonexistent", file_hash="", context_size=256)

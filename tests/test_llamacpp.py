@@ -10,7 +10,7 @@ import pytest
 
 from agent.errors import ModelError, UserError
 from agent.llm.base import LanguageModel, run_generation
-from agent.llm.llamacpp_text import PieceDecoder, StopMatcher
+from agent.llm.llamacpp.text import PieceDecoder, StopMatcher
 from agent.llm.sampler import SamplerSettings
 from tests.llm_fixtures import (  # noqa: F401  (fixtures)
     chat,
@@ -181,14 +181,14 @@ def test_context_full_is_reported(starter_model):
 
 
 def test_missing_model_names_the_path_and_the_fix(make_config, tmp_path):
-    from agent.llm.llamacpp import load
+    from agent.llm.llamacpp.model import load
 
     with pytest.raises(ModelError, match=r"nowhere\.gguf.*models list"):
         load(make_config('[llm]\nmodel = "nowhere.gguf"\n'))
 
 
 def test_corrupt_models_are_refused_clearly(make_config, tmp_path, smollm2_path):  # noqa: F811
-    from agent.llm.llamacpp import load
+    from agent.llm.llamacpp.model import load
 
     (tmp_path / "junk.gguf").write_bytes(b"this is not a model" * 100)
     with pytest.raises(ModelError, match=r"junk\.gguf: not a valid GGUF"):
@@ -200,7 +200,7 @@ def test_corrupt_models_are_refused_clearly(make_config, tmp_path, smollm2_path)
 
 
 def test_a_folder_with_one_gguf_is_accepted_and_several_are_refused(tmp_path):
-    from agent.llm.llamacpp_load import pick_gguf
+    from agent.llm.llamacpp.load import pick_gguf
 
     folder = tmp_path / "smol"
     folder.mkdir()
@@ -249,7 +249,7 @@ def test_llama_cpp_prints_nothing_on_the_terminal(tmp_path):
 
     script = (
         "from agent.config_load import load_config\n"
-        "from agent.llm.llamacpp import load\n"
+        "from agent.llm.llamacpp.model import load\n"
         "from agent.llm.base import ChatMessage, run_generation\n"
         "from agent.llm.sampler import SamplerSettings\n"
         "m = load(load_config(None, env={'EPISTEMIC_LLM__CONTEXT_SIZE': '512'}))\n"
@@ -267,7 +267,7 @@ def test_llama_cpp_prints_nothing_on_the_terminal(tmp_path):
 @pytest.mark.parametrize("n_vocab", [49152, 32001, 300, 129, 5])
 @pytest.mark.parametrize("scale", [0.05, 3.0, 12.0])
 def test_fast_logit_statistics_match_the_reference_math(n_vocab, scale):
-    from agent.llm.llamacpp_sampling import LogitsStats
+    from agent.llm.llamacpp.sampling import LogitsStats
     from agent.llm.telemetry import entropy_and_logprob, top_k
 
     rng = np.random.default_rng(n_vocab)

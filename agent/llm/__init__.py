@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 # name -> "module:function"; the function is ``load(config, progress) -> LanguageModel`` and does
 # its heavy imports itself, so listing backends costs nothing.
 BACKENDS: dict[str, str] = {
-    "llama_cpp": "agent.llm.llamacpp:load",
-    "exllamav2": "agent.llm.exllamav2:load",
+    "llama_cpp": "agent.llm.llamacpp.model:load",
+    "exllamav2": "agent.llm.exllamav2.load:load",
 }
 
 

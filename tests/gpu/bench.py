@@ -62,7 +62,7 @@ def raw(model, prompt, sampler, return_logits: bool) -> float:
     import torch
     from exllamav2.generator import ExLlamaV2DynamicJob
 
-    from agent.llm.exl2_sampler import build_exl2_settings
+    from agent.llm.exllamav2.sampler import build_exl2_settings
 
     gen = model.generator
     settings = build_exl2_settings(sampler, model.tokenizer, model.parts.config.vocab_size)

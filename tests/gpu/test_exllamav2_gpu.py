@@ -71,7 +71,7 @@ def _ids(backend):
 def test_sampler_mapping_names_every_settings_field(backend):
     from exllamav2.generator import ExLlamaV2Sampler
 
-    from agent.llm.exl2_sampler import FIELD_NAMES, RUNTIME_STATE, build_exl2_settings
+    from agent.llm.exllamav2.sampler import FIELD_NAMES, RUNTIME_STATE, build_exl2_settings
 
     names = {f.name for f in dataclasses.fields(ExLlamaV2Sampler.Settings)}
     assert names == set(FIELD_NAMES) | set(RUNTIME_STATE)

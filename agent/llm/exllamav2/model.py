@@ -45,8 +45,8 @@ from agent.llm.base import (
     TokenStep,
     TopAlternative,
 )
-from agent.llm.exl2_adapters import AdapterSet
-from agent.llm.exl2_stream import EOS_REASONS, DraftFlags, chunk_telemetry, split_chunk_text
+from agent.llm.exllamav2.adapters import AdapterSet
+from agent.llm.exllamav2.stream import EOS_REASONS, DraftFlags, chunk_telemetry, split_chunk_text
 from agent.llm.hf_template import HfChatTemplate
 from agent.llm.sampler import SamplerSettings
 
@@ -115,7 +115,7 @@ class ExLlamaV2Model:
         import torch
         from exllamav2.generator import ExLlamaV2DynamicJob
 
-        from agent.llm.exl2_sampler import build_exl2_settings
+        from agent.llm.exllamav2.sampler import build_exl2_settings
 
         settings = build_exl2_settings(sampler, self.tokenizer, self.parts.config.vocab_size)
         ids: Any = torch.tensor([prompt.token_ids], dtype=torch.long)
@@ -272,11 +272,4 @@ def _done(pending: Future | list[TokenStep] | None) -> list[TokenStep]:
     return pending.result() if isinstance(pending, Future) else pending
 
 
-def load(config: LoadedConfig, progress: ProgressCallback | None = None) -> ExLlamaV2Model:
-    """Load ``[llm] model`` (an EXL2 or FP16 folder) as ``[exllamav2]`` says; CUDA machines only."""
-    from agent.llm.exl2_load import load_model
-
-    return load_model(config, progress or (lambda _p: None))
-
-
-__all__ = ["ExLlamaV2Model", "LoadProgress", "load"]
+__all__ = ["ExLlamaV2Model"]

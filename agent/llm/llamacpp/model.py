@@ -26,10 +26,10 @@ from agent.llm.base import (
     TokenStep,
 )
 from agent.llm.chat_template import render_chat_template
-from agent.llm.llamacpp_gguf import context_length, model_name, read_metadata
-from agent.llm.llamacpp_loop import TokenLoop
-from agent.llm.llamacpp_sampling import check_supported
-from agent.llm.llamacpp_text import piece_label
+from agent.llm.llamacpp.gguf import context_length, model_name, read_metadata
+from agent.llm.llamacpp.loop import TokenLoop
+from agent.llm.llamacpp.sampling import check_supported
+from agent.llm.llamacpp.text import piece_label
 from agent.llm.sampler import SamplerSettings
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def _report(progress: ProgressCallback | None, fraction: float, message: str) ->
 
 def load(config: LoadedConfig, progress: ProgressCallback | None = None) -> LlamaCppModel:
     """Load ``[llm] model`` (a .gguf path, a starter name, or empty for SmolLM2) with llama.cpp."""
-    from agent.llm.llamacpp_load import open_llama, pick_gguf
+    from agent.llm.llamacpp.load import open_llama, pick_gguf
     from agent.models import file_sha256, resolve_model_path
 
     settings = config.settings.llm

@@ -20,12 +20,12 @@ from agent.llm.base import (
     TokenStep,
     TopAlternative,
 )
-from agent.llm.llamacpp_sampling import LogitsStats, build_chain
-from agent.llm.llamacpp_text import PieceDecoder, StopMatcher
+from agent.llm.llamacpp.sampling import LogitsStats, build_chain
+from agent.llm.llamacpp.text import PieceDecoder, StopMatcher
 from agent.llm.sampler import SamplerSettings
 
 if TYPE_CHECKING:
-    from agent.llm.llamacpp import LlamaCppModel
+    from agent.llm.llamacpp.model import LlamaCppModel
 
 
 def eval_prompt(llm: Any, ids: list[int]) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 from agent.errors import BackendUnavailable, ModelError
 from agent.llm.base import LoadProgress, ProgressCallback
-from agent.llm.exllamav2_settings import ExLlamaV2Settings
+from agent.llm.exllamav2.settings import ExLlamaV2Settings
 
 log = logging.getLogger(__name__)
 

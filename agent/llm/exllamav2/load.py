@@ -1,4 +1,4 @@
-"""Assemble an :class:`~agent.llm.exllamav2.ExLlamaV2Model` from the configuration.
+"""Assemble an :class:`~agent.llm.exllamav2.model.ExLlamaV2Model` from the configuration.
 
 Order matters for clear errors: CUDA first (so a CPU machine hears about CUDA, not about a
 missing model), then the model folder and its chat template, then the slow GPU load.
@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 from agent.errors import ConfigError, ModelError
 from agent.llm.base import LoadProgress, ModelInfo, ProgressCallback
-from agent.llm.exl2_runtime import import_exllamav2, load_parts, make_generator, require_cuda
+from agent.llm.exllamav2.runtime import import_exllamav2, load_parts, make_generator, require_cuda
 from agent.llm.hf_template import load_chat_template
 from agent.llm.peft_adapter import file_sha256
 
+from agent.llm.exllamav2.model import ExLlamaV2Model
+
 if TYPE_CHECKING:
     from agent.config_load import LoadedConfig
-    from agent.llm.exllamav2 import ExLlamaV2Model
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ def load_model(config: LoadedConfig, progress: ProgressCallback) -> ExLlamaV2Mod
     version = import_exllamav2()
     from exllamav2 import ExLlamaV2Tokenizer
 
-    from agent.llm.exllamav2 import ExLlamaV2Model
-
     settings = config.settings
     ex = settings.exllamav2
     folder = model_folder(config, settings.llm.model, "llm.model")
@@ -74,3 +73,8 @@ def load_model(config: LoadedConfig, progress: ProgressCallback) -> ExLlamaV2Mod
     log.info("exllamav2 %s loaded %s (seq %d, cache %s, drafting %s)", version, folder, parts.config.max_seq_len,
              ex.cache_type, ex.speculative_method)
     return ExLlamaV2Model(parts, tokenizer, generator, template, info, ex)
+
+
+def load(config: LoadedConfig, progress: ProgressCallback | None = None) -> ExLlamaV2Model:
+    """Load ``[llm] model`` (an EXL2 or FP16 folder) as ``[exllamav2]`` says; CUDA machines only."""
+    return load_model(config, progress or (lambda _p: None))
