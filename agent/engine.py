@@ -1,8 +1,14 @@
 """The conversation engine: history, context budget, reasoning split, logging, events.
 
 UI-agnostic: the CLI, the TUI and the tests drive the same engine and receive the same events
-through a plain callback. One turn runs at a time, in the caller's thread (a worker thread under
-the TUI); cancellation is a ``threading.Event`` checked by the backend between tokens.
+through a plain callback. One job runs at a time: every turn (typed, spoken, regenerated), persona
+switch and conversation switch holds the engine's :class:`~agent.gate.TurnGate`, and a second job
+is refused with :class:`~agent.errors.TurnInProgress`. A turn runs in the caller's thread (a
+worker thread under the TUI); cancellation is a ``threading.Event`` checked between tokens.
+
+A turn is atomic in the history: the user message and its reply enter ``history`` together, once
+the reply has ended (finished or stopped). A reply that fails is logged with
+``stop_reason = 'error'`` and its error text, and the history stays as it was.
 """
 
 from __future__ import annotations
@@ -10,59 +16,77 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from agent.context import FittedPrompt, HistoryEntry, PromptTooLong, fit_prompt, reply_reserve
-from agent.errors import LogError, UserError
-from agent.events import (
-    ContextTrimmed,
-    EngineEvent,
-    EventSink,
-    Notice,
-    ReplyToken,
-    TurnFinished,
-    TurnStarted,
-)
-from agent.llm.base import GenerationResult, LanguageModel, TokenStep, run_generation
+from agent.errors import GenerationFailed, LogError, UserError
+from agent.events import ContextTrimmed, EventSink, Notice, TurnFinished, TurnStarted
+from agent.gate import TurnGate
+from agent.llm.base import LanguageModel, run_generation
 from agent.llm.sampler import SamplerSettings
+from agent.log.store import TurnStore
 from agent.personas import Persona, PersonaBook
-from agent.reasoning import ReasoningSplitter
-from agent.records import AssistantTurnRecord, TurnSource, UserTurnRecord
+from agent.records import AssistantTurnRecord, ReplyDraft, StoredTurn, TurnSource, UserTurnRecord
+from agent.reply_stream import ReplyStream
+from agent.turn_record import provenance, reply_record
 
 logger = logging.getLogger(__name__)
 
 
-def _ignore(_: EngineEvent) -> None:
+def _ignore(_: object) -> None:
     return None
 
 
+def complete_exchanges(turns: Sequence[StoredTurn]) -> list[HistoryEntry]:
+    """History from a logged branch: user turns whose reply ended (failed replies and their
+    unanswered user turns are left out, so roles alternate)."""
+    history: list[HistoryEntry] = []
+    pending: StoredTurn | None = None
+    for turn in turns:
+        if turn.role == "user":
+            pending = turn
+        elif pending is not None and turn.data.get("stop_reason") != "error":
+            history += [HistoryEntry("user", pending.text, pending.id), HistoryEntry("assistant", turn.text, turn.id)]
+            pending = None
+    return history
+
+
 class ConversationEngine:
-    """Runs a conversation with one loaded model and records every turn."""
+    """Runs a conversation with one loaded model and records every turn.
+
+    Called from any thread, one job at a time (``gate``). The gate's lock guards ``history``,
+    ``conversation_id``, ``persona`` and the model's adapters; sampler overrides are replaced
+    whole (one assignment), so reading them while a turn runs is safe.
+    """
 
     def __init__(
         self,
         model: LanguageModel,
         personas: PersonaBook,
         base_sampler: SamplerSettings,
-        log: Any | None = None,  # agent.log.DialogueLog, or None when logging is off
+        log: TurnStore | None = None,
         persona: str | None = None,
-        resolve_path: Any = None,  # callable str -> Path for adapter paths
+        resolve_path: Callable[[str], Path | str] | None = None,
     ) -> None:
         self.model = model
         self.personas = personas
         self.base_sampler = base_sampler
         self.log = log
-        self._resolve = resolve_path or (lambda p: p)
+        self._resolve: Callable[[str], Path | str] = resolve_path or (lambda p: p)
         self.persona: Persona = personas.get(persona)
         self.sampler_overrides: dict[str, Any] = {}
         self.conversation_id: int | None = None
         self.history: list[HistoryEntry] = []
-        self._turn_lock = threading.Lock()
-        self._memory_ids = iter(range(-1, -(10**9), -1))  # turn ids when logging is off
+        self.gate = TurnGate()
         self._adapter_switch: dict[str, Any] | None = None
         self._apply_adapters()
+
+    @property
+    def busy(self) -> bool:
+        """True while a turn or a switch is running."""
+        return self.gate.busy
 
     # -- steering ---------------------------------------------------------------------------
 
@@ -72,9 +96,10 @@ class ConversationEngine:
         return self.persona.sampler(self.base_sampler).merged(self.sampler_overrides)
 
     def set_sampler(self, **overrides: Any) -> SamplerSettings:
-        """Change sampler values from the next turn on (validated now; ConfigError if invalid)."""
+        """Change sampler values from the next turn on; refused now (ConfigError / UserError) if
+        the value is invalid or the backend cannot honour it."""
         merged = {**self.sampler_overrides, **overrides}
-        self.persona.sampler(self.base_sampler).merged(merged)  # raises on a bad value
+        self.model.check_sampler(self.persona.sampler(self.base_sampler).merged(merged))
         self.sampler_overrides = merged
         return self.sampler
 
@@ -83,10 +108,18 @@ class ConversationEngine:
         self.sampler_overrides = {}
 
     def set_persona(self, name: str) -> Persona:
-        """Switch persona between turns (LoRA adapters swapped where the backend supports them)."""
-        with self._turn_lock:
-            self.persona = self.personas.get(name)
-            self._apply_adapters()
+        """Switch persona between turns (LoRA adapters swapped where the backend supports them).
+
+        Refused, changing nothing, if the persona's sampler values don't suit the backend."""
+        with self.gate.hold("switching persona"):
+            persona = self.personas.get(name)
+            self.model.check_sampler(persona.sampler(self.base_sampler).merged(self.sampler_overrides))
+            previous, self.persona = self.persona, persona
+            try:
+                self._apply_adapters()
+            except BaseException:
+                self.persona = previous
+                raise
         return self.persona
 
     def _apply_adapters(self) -> None:
@@ -104,24 +137,27 @@ class ConversationEngine:
 
     def new_conversation(self) -> None:
         """Start afresh; the conversation is created in the log with its first turn."""
-        self.conversation_id = None
-        self.history = []
+        with self.gate.hold("starting a new conversation"):
+            self.conversation_id = None
+            self.history = []
 
-    def open_conversation(self, conversation_id: int) -> None:
-        """Continue a logged conversation from its current branch."""
+    def open_conversation(self, conversation_id: int) -> list[StoredTurn]:
+        """Continue a logged conversation from its current branch; returns that branch."""
         if self.log is None:
             raise UserError("the dialogue log is off ([log] enabled = false): nothing to open")
-        turns = self.log.active_turns(conversation_id)
-        self.conversation_id = conversation_id
-        self.history = [HistoryEntry(t.role, t.text, t.id) for t in turns]
+        with self.gate.hold("opening a conversation"):
+            turns = self.log.active_turns(conversation_id)
+            self.conversation_id = conversation_id
+            self.history = complete_exchanges(turns)
+        return turns
 
-    def _ensure_conversation(self, first_text: str) -> int:
-        if self.conversation_id is None:
-            if self.log is None:
-                self.conversation_id = next(self._memory_ids)
-            else:
-                title = " ".join(first_text.split())[:60]
+    def _ensure_conversation(self, first_text: str, emit: EventSink) -> int | None:
+        if self.conversation_id is None and self.log is not None:
+            title = " ".join(first_text.split())[:60]
+            try:
                 self.conversation_id = self.log.new_conversation(persona=self.persona.name, title=title)
+            except LogError as exc:
+                emit(Notice("error", f"Could not log this conversation: {exc}"))
         return self.conversation_id
 
     # -- turns --------------------------------------------------------------------------------
@@ -135,42 +171,76 @@ class ConversationEngine:
         source: TurnSource = "typed",
         audio_path: str | None = None,
         stt: dict[str, Any] | None = None,
+        wait: float = 0.0,
     ) -> TurnFinished | None:
-        """Log the user's message, generate and log the reply. None if the message cannot fit."""
+        """Answer ``text``, logging both turns. None (with a Notice) if it cannot be answered;
+        TurnInProgress if another job holds the gate longer than ``wait`` seconds; GenerationFailed
+        if the backend fails (the failed reply is logged, the history is unchanged)."""
         emit = on_event or _ignore
-        with self._turn_lock:
-            sampler = self.sampler
+        with self.gate.hold("a reply", wait=wait):
+            sampler = self._checked_sampler(emit)
+            if sampler is None:
+                return None
             budget = self._budget(sampler)
             tokens = self.model.count_tokens(text)
             if tokens > budget:
                 emit(Notice("error", f"Message too long: {tokens} tokens, but the {self.model.info.context_size}-token context leaves {budget} for it. Shorten it or raise [llm] context_size."))
                 return None
-            conversation_id = self._ensure_conversation(text)
-            user_id = self._commit_user(UserTurnRecord(conversation_id, text, source, audio_path, stt or {}, time.time()), emit)
-            self.history.append(HistoryEntry("user", text, user_id))
-            return self._reply(sampler, budget, user_id, None, emit, cancel)
+            user = HistoryEntry("user", text, None)
+            fitted = self._fit([*self.history, user], budget, emit)
+            if fitted is None:
+                return None
+            conversation_id = self._ensure_conversation(text, emit)
+            record = None
+            if conversation_id is not None:
+                record = UserTurnRecord(conversation_id, text, source, audio_path, stt or {}, time.time())
+            user_id, finished = self._reply(sampler, fitted, record, None, None, emit, cancel)
+            self.history += [HistoryEntry("user", text, user_id), HistoryEntry("assistant", finished.answer, finished.turn_id)]
+            return finished
 
     def regenerate(self, *, on_event: EventSink | None = None, cancel: threading.Event | None = None) -> TurnFinished | None:
-        """Answer the last user message again; the new reply is kept as an alternative of the old."""
+        """Answer the last user message again; the new reply is kept as an alternative of the old.
+
+        If the new reply fails, the old one stays the current reply (both are logged)."""
         emit = on_event or _ignore
-        with self._turn_lock:
-            if not self.history or self.history[-1].role != "assistant":
+        with self.gate.hold("regenerating"):
+            if len(self.history) < 2 or self.history[-1].role != "assistant":
                 emit(Notice("warning", "Nothing to regenerate yet."))
                 return None
-            previous = self.history.pop()
-            user = self.history[-1]
-            root = previous.turn_id
-            if self.log is not None and previous.turn_id is not None and previous.turn_id > 0:
-                root = self.log.get_turn(previous.turn_id).alternative_of or previous.turn_id
-            sampler = self.sampler
-            return self._reply(sampler, self._budget(sampler), user.turn_id, root, emit, cancel)
+            previous, user = self.history[-1], self.history[-2]
+            sampler = self._checked_sampler(emit)
+            fitted = self._fit(self.history[:-1], self._budget(sampler), emit) if sampler is not None else None
+            if sampler is None or fitted is None:
+                return None
+            root = self._reply_group(previous.turn_id)
+            _, finished = self._reply(sampler, fitted, None, user.turn_id, root, emit, cancel)
+            self.history[-1] = HistoryEntry("assistant", finished.answer, finished.turn_id)
+            return finished
+
+    def _reply_group(self, turn_id: int | None) -> int | None:
+        if self.log is None or turn_id is None:
+            return None
+        return self.log.get_turn(turn_id).alternative_of or turn_id
+
+    def _checked_sampler(self, emit: EventSink) -> SamplerSettings | None:
+        sampler = self.sampler
+        try:
+            self.model.check_sampler(sampler)
+        except UserError as exc:
+            emit(Notice("error", f"Sampler refused, nothing was sent: {exc}"))
+            return None
+        return sampler
 
     def _budget(self, sampler: SamplerSettings) -> int:
         size = self.model.info.context_size
         return size - reply_reserve(size, sampler.max_tokens)
 
-    def _fit(self, budget: int, emit: EventSink) -> FittedPrompt:
-        fitted = fit_prompt(self.persona.system_prompt, self.history, self.model.render_prompt, budget)
+    def _fit(self, history: Sequence[HistoryEntry], budget: int, emit: EventSink) -> FittedPrompt | None:
+        try:
+            fitted = fit_prompt(self.persona.system_prompt, history, self.model.render_prompt, budget)
+        except PromptTooLong as exc:
+            emit(Notice("error", f"The conversation no longer fits the context: {exc}."))
+            return None
         if fitted.dropped:
             ids = tuple(e.turn_id for e in fitted.dropped if e.turn_id is not None)
             emit(ContextTrimmed(ids, fitted.prompt.token_count, budget))
@@ -179,106 +249,73 @@ class ConversationEngine:
     def _reply(
         self,
         sampler: SamplerSettings,
-        budget: int,
+        fitted: FittedPrompt,
+        user: UserTurnRecord | None,
         parent_id: int | None,
         alternative_of: int | None,
         emit: EventSink,
         cancel: threading.Event | None,
-    ) -> TurnFinished | None:
-        try:
-            fitted = self._fit(budget, emit)
-        except PromptTooLong as exc:
-            emit(Notice("error", f"The conversation no longer fits the context: {exc}."))
-            return None
-        assert self.conversation_id is not None
+    ) -> tuple[int | None, TurnFinished]:
+        """Generate and log one reply: (the user turn's id if ``user`` was logged with it, the end)."""
+        prov = provenance(self.model.info, self.persona.name, sampler, fitted)
+        journal = _Journal(self.log, self.conversation_id, emit)
+        parent_id = journal.start(ReplyDraft(self.conversation_id or 0, parent_id, alternative_of, prov), user) or parent_id
         emit(TurnStarted(self.conversation_id, parent_id, self.persona.name, fitted.prompt.token_count, self.model.info.context_size))
-        splitter = ReasoningSplitter()
-
-        def on_token(step: TokenStep) -> None:
-            segments = splitter.feed(step.text)
-            if not segments:
-                emit(ReplyToken(step, "reasoning" if splitter._in_think else "answer", ""))
-            for channel, piece in segments:
-                emit(ReplyToken(step, channel, piece))
-
-        started = time.perf_counter()
-        result = run_generation(self.model.generate(fitted.prompt, sampler, cancel=cancel), on_token)
-        for channel, piece in splitter.flush():
-            emit(ReplyToken(result.steps[-1] if result.steps else TokenStep(0, 0, "", None, None), channel, piece))
-        record = self._record(result, splitter, sampler, fitted, parent_id, alternative_of, time.perf_counter() - started)
-        turn_id = self._commit_assistant(record, emit)
-        answer = splitter.answer_text
-        self.history.append(HistoryEntry("assistant", answer, turn_id))
-        finished = TurnFinished(turn_id, answer, splitter.reasoning_text, result, record.interrupted)
-        emit(finished)
-        return finished
-
-    def _record(
-        self,
-        result: GenerationResult,
-        splitter: ReasoningSplitter,
-        sampler: SamplerSettings,
-        fitted: FittedPrompt,
-        parent_id: int | None,
-        alternative_of: int | None,
-        wall: float,
-    ) -> AssistantTurnRecord:
-        info = self.model.info
-        timings = asdict(result.timings) | {"wall_seconds": wall}
-        extra: dict[str, Any] = dict(result.extra)
-        if self._adapter_switch is not None:
-            extra["adapter_switch"] = self._adapter_switch
-            self._adapter_switch = None
-        spec = None
-        if result.speculative is not None:
-            spec = asdict(result.speculative) | {"acceptance_rate": result.speculative.acceptance_rate}
-        return AssistantTurnRecord(
-            conversation_id=self.conversation_id or 0,
-            parent_id=parent_id,
-            text=splitter.answer_text,
-            reasoning=splitter.reasoning_text,
-            raw_text=result.text,
-            prompt_text=result.prompt.text,
-            prompt_tokens=result.prompt.token_count,
-            backend=info.backend,
-            model_id=info.model_id,
-            model_path=info.path,
-            model_hash=info.file_hash,
-            persona=self.persona.name,
-            adapters=[dict(a) for a in info.adapters],
-            sampler=sampler.model_dump(mode="json"),
-            timings=timings,
-            stop_reason=result.stop_reason,
-            interrupted=result.stop_reason in ("cancelled", "error"),
-            steps=list(result.steps),
-            alternative_of=alternative_of,
-            speculative=spec,
-            context={
-                "size": info.context_size,
-                "budget": fitted.budget,
-                "dropped_turn_ids": [e.turn_id for e in fitted.dropped],
-            },
-            extra=extra,
-            created_at=time.time(),
-        )
-
-    def _commit_user(self, record: UserTurnRecord, emit: EventSink) -> int | None:
-        if self.log is None:
-            return next(self._memory_ids)
+        stream = ReplyStream(emit, journal.save if journal.draft_id is not None else None)
+        error: Exception | None = None
         try:
-            return self.log.add_user_turn(record)
+            result = run_generation(self.model.generate(fitted.prompt, sampler, cancel=cancel), stream.on_token)
+        except Exception as exc:  # logged as a failed reply, then raised as GenerationFailed
+            logger.exception("generation failed")
+            error, result = exc, stream.failed_result(fitted.prompt)
+        stream.flush()
+        extra = {"adapter_switch": self._adapter_switch} if self._adapter_switch else {}
+        self._adapter_switch = None
+        record = reply_record(
+            conversation_id=self.conversation_id or 0, parent_id=parent_id, alternative_of=alternative_of,
+            result=result, splitter=stream.splitter, prov=prov, wall=stream.wall, extra=extra,
+            error=None if error is None else f"{type(error).__name__}: {error}",
+        )
+        turn_id = journal.finish(record)
+        finished = TurnFinished(turn_id, record.text, record.reasoning, result, record.interrupted, turn_id is not None)
+        emit(finished)
+        if error is not None:
+            raise GenerationFailed(f"the reply failed ({record.error}); it is logged as an error, the conversation goes on") from error
+        return journal.user_id, finished
+
+
+class _Journal:
+    """Logs one reply: its draft while it streams, then the finished turn (one commit path).
+
+    Used by the thread running the turn. A log failure becomes a Notice and the reply goes on
+    unlogged (``turn_id`` None); a reply is never logged without the user turn it answers.
+    """
+
+    def __init__(self, log: TurnStore | None, conversation_id: int | None, emit: EventSink) -> None:
+        self.log = log if conversation_id is not None else None
+        self.emit = emit
+        self.user_id: int | None = None
+        self.draft_id: int | None = None
+
+    def start(self, draft: ReplyDraft, user: UserTurnRecord | None) -> int | None:
+        if self.log is None:
+            return None
+        try:
+            self.user_id, self.draft_id = self.log.start_reply(draft, user)
         except LogError as exc:
-            emit(Notice("error", f"Could not log your turn: {exc}"))
+            self.emit(Notice("error", f"Could not log this turn: {exc}"))
+        return self.user_id
+
+    def save(self, raw_text: str, token_count: int) -> None:
+        if self.log is not None and self.draft_id is not None:
+            self.log.update_reply(self.draft_id, raw_text, token_count)
+
+    def finish(self, record: AssistantTurnRecord) -> int | None:
+        if self.log is None or self.draft_id is None:
+            return None
+        try:
+            return self.log.finish_reply(self.draft_id, record)
+        except LogError as exc:
+            self.emit(Notice("error", f"Could not log the reply: {exc}"))
             return None
 
-    def _commit_assistant(self, record: AssistantTurnRecord, emit: EventSink) -> int:
-        if self.log is None:
-            return next(self._memory_ids)
-        try:
-            return self.log.add_assistant_turn(record)
-        except LogError as exc:
-            emit(Notice("error", f"Could not log the reply: {exc}"))
-            return next(self._memory_ids)
-
-    def history_messages(self) -> Sequence[HistoryEntry]:
-        return tuple(self.history)

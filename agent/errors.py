@@ -36,3 +36,30 @@ class LogError(UserError):
     """The dialogue log cannot be opened or written (read-only, locked, corrupt)."""
 
     exit_code = 4
+
+
+class TurnInProgress(UserError):
+    """Another turn (typed, spoken or regenerated) or a conversation switch is running."""
+
+    exit_code = 1
+
+
+class MissingExtra(UserError):
+    """An optional extra (``pip install 'epistemic-engine[gpu]'``) that a command needs is not installed."""
+
+    exit_code = 3
+
+
+class AudioFailure(UserError):
+    """No audio device, an unreadable audio file, or no speech in it (exit code 5)."""
+
+    exit_code = 5
+
+
+EXIT_AUDIO = AudioFailure.exit_code  # also what an audio.errors.AudioError exits with
+EXIT_INTERNAL = 70  # a bug or a broken installation: one line, the traceback in the program log
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+
+class GenerationFailed(ModelError):
+    """The backend failed while generating a reply; the partial reply is logged as an error."""

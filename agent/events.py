@@ -18,7 +18,7 @@ Channel = Literal["reasoning", "answer"]
 class TurnStarted:
     """A reply begins: the user turn is logged and the prompt is ready."""
 
-    conversation_id: int
+    conversation_id: int | None  # None when the dialogue log is off
     user_turn_id: int | None
     persona: str
     prompt_tokens: int
@@ -45,13 +45,17 @@ class ReplyToken:
 
 @dataclass(frozen=True)
 class TurnFinished:
-    """The reply ended and is committed to the log."""
+    """The reply ended (finished, stopped or failed: see ``result.stop_reason``).
 
-    turn_id: int
+    ``logged`` says whether it is in the dialogue log; ``turn_id`` is its id there, else None.
+    """
+
+    turn_id: int | None
     answer: str
     reasoning: str
     result: GenerationResult
     interrupted: bool
+    logged: bool
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,11 @@ class ReasoningSplitter:
         out.append((channel, text))
 
     @property
+    def in_reasoning(self) -> bool:
+        """Inside a ``<think>`` block now."""
+        return self._in_think
+
+    @property
     def answer_text(self) -> str:
         return "".join(self.answer).strip()
 

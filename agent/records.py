@@ -56,6 +56,18 @@ class AssistantTurnRecord:
     context: dict[str, Any] = field(default_factory=dict)  # size, budget, dropped turn ids
     extra: dict[str, Any] = field(default_factory=dict)  # latency waterfall etc.
     created_at: float = 0.0
+    error: str | None = None  # why the reply failed (stop_reason "error")
+
+
+@dataclass
+class ReplyDraft:
+    """What is known of a reply when it starts streaming; logged at once so a crash leaves a trace."""
+
+    conversation_id: int
+    parent_id: int | None  # the user turn it answers (None: the user turn is logged with it)
+    alternative_of: int | None
+    provenance: dict[str, Any]  # prompt_text, prompt_tokens, backend, model_*, persona, adapters, sampler, context
+    started_at: float = 0.0
 
 
 @dataclass(frozen=True)

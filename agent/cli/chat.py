@@ -97,8 +97,11 @@ def _interactive(runtime: Runtime, sink, prompt: str) -> None:
             except UserError as exc:
                 click.secho(f"[error] {exc}", err=True, fg="red")
             continue
-        with _cancel_on_sigint() as cancel:
-            engine.respond(line, on_event=sink, cancel=cancel)
+        try:
+            with _cancel_on_sigint() as cancel:
+                engine.respond(line, on_event=sink, cancel=cancel)
+        except UserError as exc:  # a failed reply is logged; the conversation goes on
+            click.secho(f"[error] {exc}", err=True, fg="red")
 
 
 @click.command()

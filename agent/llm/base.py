@@ -146,6 +146,10 @@ class LanguageModel(Protocol):
         """How the model splits ``text``: (token id, piece as text) pairs."""
         ...
 
+    def check_sampler(self, sampler: SamplerSettings) -> None:
+        """Refuse (UserError / ConfigError, naming the fields) values this backend cannot honour."""
+        ...
+
     def generate(
         self,
         prompt: PreparedPrompt,

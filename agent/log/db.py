@@ -2,7 +2,9 @@
 
 One writer (the engine) owns a :class:`DialogueLog`; readers (``epistemic log``, the TUI
 history) may open the same file concurrently, read-only or not. The file runs in WAL mode and
-each turn is committed in its own transaction the moment it is added.
+each turn is committed in its own transaction the moment it is added; a reply in flight is kept
+as a draft (:mod:`agent.log.drafts`), so a killed process leaves it marked ``crashed``.
+The file and its folder are owner-only (0600 / 0700): it holds everything the user said.
 
 Durability: ``synchronous=FULL``. In WAL mode NORMAL already survives a killed process, but may
 lose the last commits on power loss; FULL fsyncs the WAL on every commit. Turns arrive seconds
@@ -24,11 +26,11 @@ from typing import Any
 
 from agent.errors import LogError
 from agent.llm.base import TokenStep
-from agent.log import rows
+from agent.log import drafts, rows
 from agent.log.codec import CodecError, decode_steps, encode_steps
 from agent.log.migrations import SCHEMA_VERSION, apply_migration, pending, user_version
 from agent.log.reads import active_branch
-from agent.records import AssistantTurnRecord, ConversationSummary, StoredTurn, UserTurnRecord
+from agent.records import AssistantTurnRecord, ConversationSummary, ReplyDraft, StoredTurn, UserTurnRecord
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,11 @@ def is_writable(path: Path) -> bool:
 
 
 class DialogueLog:
-    """Append-only store of conversations and turns (see :mod:`agent.log.migrations` for the schema)."""
+    """Append-only store of conversations and turns (see :mod:`agent.log.migrations` for the schema).
+
+    One writer thread at a time per turn (the engine's worker); readers may call from any thread.
+    ``_lock`` guards the connection: every statement and transaction runs under it.
+    """
 
     def __init__(self, path: Path, *, readonly: bool = False, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.path = Path(path)
@@ -114,6 +120,7 @@ class DialogueLog:
                 logger.warning("%s: WAL mode unavailable, using %s", self.path, mode)
             conn.execute("PRAGMA synchronous = FULL")
         self._migrate()
+        self.recovered = self._recover_drafts()
 
     def _migrate(self) -> None:
         """Apply pending migrations; BEGIN IMMEDIATE also proves we can take the write lock."""
@@ -123,6 +130,20 @@ class DialogueLog:
             for migration in pending(version):
                 logger.info("%s: schema migration %d (%s)", self.path, migration.version, migration.description)
                 apply_migration(conn, migration)
+
+    def _recover_drafts(self) -> list[int]:
+        """Turn drafts left by dead processes into 'crashed' turns; returns the new turn ids."""
+        recovered: list[int] = []
+        with self._transaction("recovering replies of a crashed run") as conn:
+            for row in drafts.orphaned(conn):
+                record = drafts.crashed_record(row)
+                turn_id = self._insert_assistant(conn, record, record.created_at)
+                drafts.delete(conn, row["id"])
+                recovered.append(turn_id)
+        if recovered:
+            logger.warning("%s: %d reply(s) of a run that crashed marked 'crashed': turns %s",
+                           self.path, len(recovered), recovered)
+        return recovered
 
     def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION:
@@ -193,7 +214,7 @@ class DialogueLog:
                 "INSERT INTO conversations (title, persona, started_at, updated_at, meta) VALUES (?, ?, ?, ?, ?)",
                 (title, persona, now, now, rows.dumps(meta or {})),
             )
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)
 
     def add_user_turn(self, record: UserTurnRecord) -> int:
         """Store a user turn and commit; returns its id."""
@@ -202,23 +223,49 @@ class DialogueLog:
             self._require_conversation(conn, record.conversation_id)
             cur = conn.execute(rows.USER_INSERT, rows.user_params(record, created))
             self._touch(conn, record.conversation_id, created)
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)
 
     def add_assistant_turn(self, record: AssistantTurnRecord) -> int:
         """Store an assistant turn with its telemetry in one transaction; returns its id.
 
         ``alternative_of`` may name any earlier reply of the group; it is stored as the first one.
         """
-        created = record.created_at or time.time()
-        blob = encode_steps(record.steps)
         with self._transaction("saving an assistant turn") as conn:
-            self._require_conversation(conn, record.conversation_id)
-            parent, alternative = self._resolve_alternative(conn, record)
-            cur = conn.execute(rows.ASSISTANT_INSERT, rows.assistant_params(record, created, parent, alternative))
-            conn.execute("INSERT INTO token_telemetry (turn_id, token_count, data) VALUES (?, ?, ?)",
-                         (cur.lastrowid, len(record.steps), blob))
-            self._touch(conn, record.conversation_id, created)
-        return int(cur.lastrowid)
+            return self._insert_assistant(conn, record, record.created_at or time.time())
+
+    def _insert_assistant(self, conn: sqlite3.Connection, record: AssistantTurnRecord, created: float) -> int:
+        self._require_conversation(conn, record.conversation_id)
+        parent, alternative = self._resolve_alternative(conn, record)
+        cur = conn.execute(rows.ASSISTANT_INSERT, rows.assistant_params(record, created, parent, alternative))
+        conn.execute("INSERT INTO token_telemetry (turn_id, token_count, data) VALUES (?, ?, ?)",
+                     (cur.lastrowid, len(record.steps), encode_steps(record.steps)))
+        self._touch(conn, record.conversation_id, created)
+        return int(cur.lastrowid or 0)
+
+    # ---------------------------------------------------------------- replies in flight
+
+    def start_reply(self, draft: ReplyDraft, user: UserTurnRecord | None = None) -> tuple[int | None, int]:
+        """Log the user turn (if given) and the reply's draft in one transaction: (user id, draft id)."""
+        with self._transaction("starting a reply") as conn:
+            self._require_conversation(conn, draft.conversation_id)
+            user_id = None
+            if user is not None:
+                created = user.created_at or time.time()
+                user_id = int(conn.execute(rows.USER_INSERT, rows.user_params(user, created)).lastrowid or 0)
+                self._touch(conn, user.conversation_id, created)
+            return user_id, drafts.insert(conn, draft, user_id if user is not None else draft.parent_id)
+
+    def update_reply(self, draft_id: int, raw_text: str, token_count: int) -> None:
+        """Save the text a reply has streamed so far."""
+        with self._transaction("saving a reply in progress") as conn:
+            drafts.update(conn, draft_id, raw_text, token_count)
+
+    def finish_reply(self, draft_id: int, record: AssistantTurnRecord) -> int:
+        """Commit the finished (or failed, or interrupted) reply in place of its draft; its turn id."""
+        with self._transaction("saving an assistant turn") as conn:
+            turn_id = self._insert_assistant(conn, record, record.created_at or time.time())
+            drafts.delete(conn, draft_id)
+            return turn_id
 
     def set_title(self, conversation_id: int, title: str) -> None:
         """Rename a conversation."""

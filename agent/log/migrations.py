@@ -1,8 +1,9 @@
 """Numbered schema migrations for the dialogue log.
 
 The schema version lives in ``PRAGMA user_version``. Migration N moves a database from version
-N-1 to N; each runs in its own ``BEGIN IMMEDIATE`` transaction together with the version bump, so
-a crash mid-upgrade leaves the previous version intact. Never edit a released migration: append a
+N-1 to N. All pending migrations run in one ``BEGIN IMMEDIATE`` transaction together with their
+version bumps (SQLite's DDL is transactional), so a crash mid-upgrade leaves the version the file
+had before intact. Never edit a released migration: append a
 new one.
 
 Schema (one ``turns`` table for both roles, so a conversation reads back in order with one query;
@@ -13,6 +14,7 @@ columns that belong to the other role are NULL):
   columns (every AssistantTurnRecord field). Dict/list fields are JSON text written with
   ``ensure_ascii=False``. ``parent_id`` is the user turn an assistant turn answers;
   ``alternative_of`` is the first reply a regenerated reply replaces (never deleted).
+- ``reply_drafts`` (3): replies while they stream, see :mod:`agent.log.drafts`.
 - ``token_telemetry``: one row per assistant turn with its TokenSteps packed by
   :mod:`agent.log.codec`, apart from ``turns`` so reading a conversation never drags the blobs.
 
@@ -95,9 +97,30 @@ CREATE INDEX turns_by_parent ON turns(parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX conversations_by_start ON conversations(started_at);
 """
 
+_ERRORS_AND_DRAFTS = """
+-- why a reply failed (stop_reason 'error'); NULL for every other reply
+ALTER TABLE turns ADD COLUMN error TEXT;
+-- a reply while it streams: written when it starts, updated about once a second, deleted when the
+-- finished turn is committed. A draft left by a process that died becomes a turn with
+-- stop_reason 'crashed' the next time the log is opened for writing.
+CREATE TABLE reply_drafts (
+    id              INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    parent_id       INTEGER REFERENCES turns(id),
+    alternative_of  INTEGER REFERENCES turns(id),
+    writer_pid      INTEGER NOT NULL,
+    started_at      REAL NOT NULL,
+    updated_at      REAL NOT NULL,
+    token_count     INTEGER NOT NULL DEFAULT 0,
+    raw_text        TEXT NOT NULL DEFAULT '',
+    record          TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: conversations, turns, token telemetry", _BASE_SCHEMA),
     Migration(2, "preference label column and lookup indexes", _LABELS_AND_INDEXES),
+    Migration(3, "error text of failed replies; drafts of replies while they stream", _ERRORS_AND_DRAFTS),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

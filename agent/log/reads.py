@@ -12,15 +12,29 @@ def reply_group(turn: StoredTurn) -> int:
     return turn.alternative_of if turn.alternative_of is not None else turn.id
 
 
+def failed(turn: StoredTurn) -> bool:
+    """A reply that failed (stop_reason 'error'): kept in the log, never the one in use if another exists."""
+    return turn.data.get("stop_reason") == "error"
+
+
 def latest_alternatives(turns: Sequence[StoredTurn]) -> dict[int, StoredTurn]:
-    """For each reply group (first reply id), its latest alternative."""
+    """For each reply group (first reply id), its latest alternative that did not fail (the
+    latest failed one when all failed)."""
     latest: dict[int, StoredTurn] = {}
     for turn in turns:
         if turn.role == "assistant":
             group = reply_group(turn)
-            if group not in latest or turn.id > latest[group].id:
+            best = latest.get(group)
+            if best is None or _better(turn, best):
                 latest[group] = turn
     return latest
+
+
+def _better(turn: StoredTurn, than: StoredTurn) -> bool:
+    """Later wins, except that a reply that ended beats one that failed."""
+    if failed(turn) != failed(than):
+        return failed(than)
+    return turn.id > than.id
 
 
 def active_branch(turns: Sequence[StoredTurn]) -> list[StoredTurn]:

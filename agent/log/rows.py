@@ -18,7 +18,7 @@ USER_COLUMNS = ("source", "audio_path", "stt")
 ASSISTANT_COLUMNS = (
     "reasoning", "raw_text", "prompt_text", "prompt_tokens", "backend", "model_id", "model_path",
     "model_hash", "persona", "adapters", "sampler", "timings", "stop_reason", "interrupted",
-    "heard_text", "spoken_text", "speculative", "context", "extra",
+    "heard_text", "spoken_text", "speculative", "context", "extra", "error",
 )
 _COMMON = ("conversation_id", "role", "text", "created_at", "parent_id", "alternative_of")
 # columns StoredTurn has as attributes; everything else of the row goes into StoredTurn.data

@@ -34,7 +34,7 @@ SPARKLINE_INTERVAL_S = 0.25  # the sparkline is the costliest widget to draw; 4 
 def finished_note(event: TurnFinished) -> str:
     """``turn 12 · 87 tokens · 140.2 tok/s · eos`` (plus *interrupted*)."""
     t = event.result.timings
-    bits = [f"turn {event.turn_id}" if event.turn_id > 0 else "not logged", f"{t.completion_tokens} tokens"]
+    bits = [f"turn {event.turn_id}" if event.logged else "not logged", f"{t.completion_tokens} tokens"]
     if t.tokens_per_second:
         bits.append(f"{t.tokens_per_second:.1f} tok/s")
     bits.append(event.result.stop_reason)

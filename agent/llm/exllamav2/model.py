@@ -111,6 +111,15 @@ class ExLlamaV2Model:
         return self.last_switch_seconds
 
     # -- generation -------------------------------------------------------------------------
+
+    def check_sampler(self, sampler: SamplerSettings) -> None:
+        """Refuse values exllamav2 cannot honour (Mirostat v1, DRY range, CFG without paging, ...)."""
+        from agent.llm.exllamav2.sampler import settings_mapping
+
+        settings_mapping(sampler)
+        if sampler.cfg_scale is not None and not self.settings.paged:
+            raise ConfigError("sampler.cfg_scale needs [exllamav2] paged = true (flash-attn): CFG runs two sequences at once")
+
     def _job(self, prompt: PreparedPrompt, sampler: SamplerSettings, max_new: int) -> Any:
         import torch
         from exllamav2.generator import ExLlamaV2DynamicJob

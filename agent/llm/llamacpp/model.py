@@ -124,6 +124,10 @@ class LlamaCppModel:
 
     # --- generation ----------------------------------------------------------------------
 
+    def check_sampler(self, sampler: SamplerSettings) -> None:
+        """Refuse sampler values llama.cpp cannot honour (exllamav2-only samplers), naming them."""
+        check_supported(sampler)
+
     def generate(
         self, prompt: PreparedPrompt, sampler: SamplerSettings, *, cancel: threading.Event | None = None
     ) -> Iterator[TokenStep]:
