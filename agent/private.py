@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 import uuid
 from pathlib import Path
@@ -22,12 +23,15 @@ SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def _tighten(path: Path, mode: int) -> None:
-    """chmod ``path`` to ``mode`` if it is looser and ours; never follows a symlink's target mode."""
+    """Remove the bits of ``path``'s mode outside ``mode`` (group and others) if it is ours; bits
+    the user took away himself (a read-only folder) stay away."""
     try:
         info = path.stat()
     except FileNotFoundError:
         return
-    if stat.S_IMODE(info.st_mode) == mode:
+    current = stat.S_IMODE(info.st_mode)
+    mode = current & mode
+    if current == mode:
         return
     if info.st_uid != os.getuid():
         log.warning("%s: belongs to another user; left at mode %o", path, stat.S_IMODE(info.st_mode))
@@ -43,8 +47,9 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
         try:
             folder.mkdir(mode=DIR_MODE)
         except FileExistsError:  # made by someone else meanwhile
-            pass
-        _tighten(folder, DIR_MODE)  # mkdir's mode is filtered by the umask
+            _tighten(folder, DIR_MODE)
+        else:
+            os.chmod(folder, DIR_MODE)  # mkdir's mode is filtered by the umask
     if not path.is_dir():
         raise NotADirectoryError(f"{path}: not a folder")
     _tighten(path, DIR_MODE)
@@ -55,8 +60,9 @@ def private_opener(path: str, flags: int) -> int:
     """An ``opener`` for :func:`open`: a new file is 0600 from its first byte, an old one tightened."""
     fd = os.open(path, flags, FILE_MODE)
     try:
-        if os.fstat(fd).st_uid == os.getuid():
-            os.fchmod(fd, FILE_MODE)
+        info = os.fstat(fd)
+        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & ~FILE_MODE:
+            os.fchmod(fd, stat.S_IMODE(info.st_mode) & FILE_MODE)
     except OSError:
         os.close(fd)
         raise
@@ -83,6 +89,20 @@ def write_private_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     finally:
         temp.unlink(missing_ok=True)
     return path
+
+
+def copy_private(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Copy ``source`` to ``target`` atomically as a 0600 file in a 0700 folder."""
+    target = Path(target)
+    private_dir(target.parent)
+    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(source, "rb") as src, open(temp, "xb", opener=private_opener) as out:
+            shutil.copyfileobj(src, out, length=1 << 20)
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+    return target
 
 
 def private_sqlite(path: str | os.PathLike[str]) -> Path:

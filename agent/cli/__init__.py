@@ -12,11 +12,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from agent.errors import UserError
+from agent.cli.extras import DISTRIBUTION, is_internal, missing_extra
+from agent.errors import EXIT_AUDIO, EXIT_INTERNAL, EXIT_INTERRUPTED, MissingExtra, UserError
 from audio.errors import AudioError
 
 # name -> "module:attribute" of a click command or group
@@ -68,30 +69,53 @@ class LazyGroup(click.Group):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(("agent.", "tui.", "audio.")):
-                return None  # not built in this version
-            raise
-        return getattr(module, attr)
+            error = missing_extra(exc, f"epistemic {name}")
+            if error is None:
+                raise  # a broken installation or a bug: never "No such command"
+            return _unavailable(name, error)
+        command: click.Command = getattr(module, attr)
+        return command
+
+
+def _unavailable(name: str, error: MissingExtra) -> click.Command:
+    """A stand-in for a command whose optional extra is missing: it says which extra to install."""
+
+    def callback() -> None:
+        raise error
+
+    command = click.Command(name, callback=callback, help=f"(not installed) {error}", add_help_option=False,
+                            context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    command.missing_extra = error  # type: ignore[attr-defined]
+    return command
 
 
 def _log_file() -> Path:
     import platformdirs
 
-    folder = Path(platformdirs.user_log_dir("epistemic-engine", appauthor=False))
+    from audio.paths import APP_NAME
+
+    folder = Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
     return folder / "epistemic.log"
 
 
-def _setup_logging(verbose: bool) -> None:
-    path = _log_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError:
-        handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+def _setup_logging(verbose: bool = False) -> None:
+    """Log to the program log (owner-only, 0600 in a 0700 folder); once per process."""
     root = logging.getLogger()
-    root.addHandler(handler)
+    if not any(getattr(h, "epistemic", False) for h in root.handlers):
+        handler = _log_handler(_log_file())
+        handler.epistemic = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _log_handler(path: Path) -> logging.Handler:
+    from agent.private import private_file
+
+    try:
+        return logging.FileHandler(private_file(path), encoding="utf-8")
+    except OSError:
+        return logging.NullHandler()
 
 
 @click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,16 +126,25 @@ def _setup_logging(verbose: bool) -> None:
 def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """Epistemic Engine: a local voice agent that shows and records what shapes its model's thinking.
 
-    With no command, opens the terminal UI (or the plain chat where the UI is not installed).
+    With no command, opens the terminal UI.
     Any config key can be overridden by an environment variable EPISTEMIC_<SECTION>__<KEY>,
     e.g. EPISTEMIC_LLM__BACKEND=llama_cpp or EPISTEMIC_SAMPLER__TEMPERATURE=0.2.
     """
     _setup_logging(verbose)
     ctx.obj = CliState(config_path)
     if ctx.invoked_subcommand is None:
-        default = cli.get_command(ctx, "tui") or cli.get_command(ctx, "chat")
-        assert default is not None
-        ctx.invoke(default)
+        ctx.invoke(_default_command(ctx))
+
+
+def _default_command(ctx: click.Context) -> click.Command:
+    """The TUI; the plain chat only where an optional extra the TUI needs is missing (said so)."""
+    default = cli.get_command(ctx, "tui")
+    missing = getattr(default, "missing_extra", None)
+    if missing is not None:
+        click.echo(f"epistemic: {missing}; opening the plain chat instead", err=True)
+        default = cli.get_command(ctx, "chat")
+    assert default is not None
+    return default
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -120,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="epistemic", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -129,14 +162,43 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except AudioError as exc:
         click.echo(f"epistemic: {exc}", err=True)
-        sys.exit(5)
+        sys.exit(EXIT_AUDIO)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         os._exit(0)
+    except ModuleNotFoundError as exc:
+        _missing_module(exc)
     except Exception as exc:  # a bug: one line for the user, the traceback in the log file
-        logging.getLogger(__name__).exception("unexpected error")
-        click.echo(f"epistemic: internal error: {type(exc).__name__}: {exc} (details in {_log_file()})", err=True)
-        sys.exit(70)
+        _internal_error(exc, f"internal error: {type(exc).__name__}: {exc}")
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _missing_module(exc: ModuleNotFoundError) -> NoReturn:
+    """An optional extra: how to install it (exit 3). Anything else is a broken install or a bug."""
+    error = missing_extra(exc, "this command")
+    if error is not None:
+        click.echo(f"epistemic: {error}", err=True)
+        sys.exit(error.exit_code)
+    if is_internal(exc):
+        _internal_error(exc, f"internal error: {type(exc).__name__}: {exc}")
+    _internal_error(exc, f"broken installation: {exc} (a dependency of {DISTRIBUTION}; reinstall it)")
+
+
+def _internal_error(exc: BaseException, line: str) -> NoReturn:
+    """One line for the user (exit 70); the traceback goes to the program log."""
+    where = _log_traceback(exc)
+    click.echo(f"epistemic: {line}{f' (details in {where})' if where else ''}", err=True)
+    sys.exit(EXIT_INTERNAL)
+
+
+def _log_traceback(exc: BaseException) -> Path | None:
+    """Write ``exc`` with its traceback to the program log; its path (None: no log to write to)."""
+    try:
+        _setup_logging()
+        path = _log_file()
+    except Exception:  # the log itself is broken (e.g. platformdirs missing): the line must still come
+        return None
+    logging.getLogger(__name__).error("unexpected error", exc_info=exc)
+    return path

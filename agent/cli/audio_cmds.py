@@ -9,9 +9,8 @@ from pathlib import Path
 
 import click
 
+from agent.errors import EXIT_AUDIO
 from audio.errors import AudioError
-
-EXIT_AUDIO = 5
 
 
 def _model_spec(config, value: str) -> str:
@@ -93,5 +92,3 @@ def say(ctx: click.Context, text: str, output: str, voice: str | None) -> None:
         raise AudioError(f"{output}: cannot write ({exc.strerror or exc})") from None
     click.echo(f"wrote {output}: {said.spoken}", err=True)
 
-
-COMMANDS = [devices, transcribe, say]

@@ -3,7 +3,6 @@ the agent hands-free in the plain terminal)."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 import uuid
@@ -12,9 +11,8 @@ from typing import Any
 
 import click
 
-from agent.errors import UserError
+from agent.errors import EXIT_AUDIO, AudioFailure, UserError
 
-EXIT_AUDIO = 5
 LANGUAGES = click.Choice(["ru", "en", "auto"])
 
 
@@ -29,11 +27,12 @@ def _keep_voice_file(config: Any, source: Path) -> str | None:
     """Copy the voice message into the data dir (when ``[log] keep_audio``); its relative path."""
     if not config.settings.log.keep_audio or not config.settings.log.enabled:
         return None
+    from agent.private import copy_private, private_dir
+
     relative = Path("audio") / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}{source.suffix.lower()}"
-    target = config.data_dir() / relative
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        private_dir(config.data_dir())
+        copy_private(source, config.data_dir() / relative)
     except OSError as exc:
         click.echo(f"epistemic: warning: could not keep the voice message: {exc.strerror or exc}", err=True)
         return None
@@ -72,7 +71,7 @@ def reply(ctx: click.Context, voice_file: str, output: str, persona: str | None,
         started = time.perf_counter()
         transcript = stt.transcribe(audio, language=lang, vad_filter=config.settings.stt.file_vad_filter)
         if not transcript.text:
-            raise UserError(f"{voice_file}: no speech recognised in the voice message", exit_code=EXIT_AUDIO)
+            raise AudioFailure(f"{voice_file}: no speech recognised in the voice message")
         click.echo(f"you> {transcript.text}", err=True)
         tts = load_tts(config, engine.persona)
         clock = WaterfallClock(started)
@@ -144,7 +143,7 @@ def voice(ctx: click.Context, persona: str | None, language: str | None, barge_i
                                 on_event=printer, language=language, audio=audio)
         started = loop.start()
         if not started and not sys.stdin.isatty():
-            raise UserError("voice needs an audio device; none could be opened", exit_code=EXIT_AUDIO)
+            raise AudioFailure("voice needs an audio device; none could be opened")
         click.echo("listening... (Ctrl-C to stop)" if started else "typing only", err=True)
         try:
             _run(loop, runtime, printer, max_turns, seconds, typed=sys.stdin.isatty())

@@ -1,7 +1,7 @@
 """What the voice loop keeps with each turn: the user's audio and transcript confidence, and
 with the reply what was spoken, what was heard and the latency waterfall.
 
-The user's utterance is written as a 16-bit WAV under ``<data dir>/audio/`` (unless
+The user's utterance is written as a 16-bit WAV under ``<data dir>/audio/``, owner-only (unless
 ``[log] keep_audio`` is off) and referenced from the user turn by its path relative to the data
 dir. After the reply was played (or cut off) the assistant turn is completed with
 ``DialogueLog.update_spoken``.
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from agent.errors import LogError
+from agent.private import private_dir, private_file
 from agent.voice.events import UserUtterance, VoiceNotice
 from agent.voice.waterfall import Waterfall
 from audio.pcm import STT_RATE, write_wav
@@ -70,8 +71,8 @@ class TurnRecorder:
             return None
         relative = Path(AUDIO_DIR) / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.wav"
         try:
-            (self.data_dir / AUDIO_DIR).mkdir(parents=True, exist_ok=True)
-            write_wav(self.data_dir / relative, pcm, sample_rate)
+            private_dir(self.data_dir)
+            write_wav(private_file(self.data_dir / relative), pcm, sample_rate)
         except OSError as exc:
             self._emit(VoiceNotice("warning", f"Could not keep your audio: {exc.strerror or exc}"))
             return None
