@@ -1,8 +1,11 @@
 """The Textual app: owns the runtime and the engine's worker; screens only draw.
 
 Build it with :func:`make_app` (the CLI and the tests share it). Every engine job (a reply, a
-regenerate, a persona switch) runs in a thread worker, one at a time; its events reach the UI
-through :class:`tui.bridge.TurnBridge`, drained on a ~30 Hz timer while the job runs.
+regenerate, a persona or conversation switch) runs in a thread worker, one at a time; its events
+reach the UI through :class:`tui.bridge.TurnBridge`, drained on a ``FLUSH_HZ`` timer while the
+job runs. Whether a turn may start is decided by one owner, the engine's turn gate: the app
+refuses (with a notice) while the gate is held, by its own job or by a spoken turn of the voice
+loop, and a job that loses the race to the gate ends with the engine's TurnInProgress notice.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     import threading
 
     from agent.config_load import LoadedConfig
+    from agent.records import StoredTurn
     from agent.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -148,10 +152,24 @@ class EpistemicApp(App[None]):
             self.notify(self.load_error or "The model is still loading.", severity="warning")
         return self.runtime
 
-    def start_job(self, label: str, job: Job) -> bool:
-        """Run ``job(sink, cancel)`` in the engine worker; refused while another job runs."""
+    def busy_reason(self) -> str | None:
+        """What keeps the engine busy (this app's job or a spoken turn), or None when it is free."""
         if self.bridge.busy:
-            self.notify("A reply is running: Esc stops it.", severity="warning")
+            return "A reply is running"
+        if self.runtime is not None and self.runtime.engine.busy:
+            return "A spoken reply is running" if self.voice.loop is not None else "A reply is running"
+        return None
+
+    def _refuse_while_busy(self, after: str = "Esc stops it") -> bool:
+        """Notify and return True while the engine is busy."""
+        reason = self.busy_reason()
+        if reason is not None:
+            self.notify(f"{reason}: {after}.", severity="warning")
+        return reason is not None
+
+    def start_job(self, label: str, job: Job) -> bool:
+        """Run ``job(sink, cancel)`` in the engine worker; refused while the engine is busy."""
+        if self._refuse_while_busy():
             return False
         cancel = self.bridge.begin()
         self._switch_interval = sys.getswitchinterval()
@@ -175,7 +193,7 @@ class EpistemicApp(App[None]):
             self.bridge.end()
 
     def flush_events(self) -> None:
-        """Draw everything the engine emitted since the last flush (UI thread, ~30 Hz)."""
+        """Draw everything the engine emitted since the last flush (UI thread, FLUSH_HZ)."""
         batch = self.bridge.drain()
         if not batch:
             return
@@ -200,7 +218,11 @@ class EpistemicApp(App[None]):
         if self.runtime is not None:
             status.persona = self.runtime.engine.persona.name
             self.refresh_sampler_panel()
-        if self.pending_persona is not None:
+        self.apply_pending_persona()
+
+    def apply_pending_persona(self) -> None:
+        """Switch to the persona chosen during a reply, once the engine is free (UI thread)."""
+        if self.pending_persona is not None and self.busy_reason() is None:
             name, self.pending_persona = self.pending_persona, None
             self.switch_persona(name)
 
@@ -239,17 +261,13 @@ class EpistemicApp(App[None]):
             self.conversation.supersede_last_reply()
 
     def action_new_conversation(self) -> None:
+        """Ctrl+N: refused while a reply (typed or spoken) runs, so histories never mix."""
         runtime = self._require_runtime()
-        if runtime is None or self._refuse_while_busy():
+        if runtime is None or self._refuse_while_busy("wait for it to end (Esc stops it)"):
             return
-        runtime.engine.new_conversation()
-        self.conversation.clear()
-        self.notify("New conversation.", timeout=2)
-
-    def _refuse_while_busy(self) -> bool:
-        if self.bridge.busy:
-            self.notify("Wait for the reply to end (Esc stops it).", severity="warning")
-        return self.bridge.busy
+        if self._try(runtime.engine.new_conversation):  # the gate decides if a turn just began
+            self.conversation.clear()
+            self.notify("New conversation.", timeout=2)
 
     def _try(self, action: Callable[[], Any]) -> bool:
         """Run a quick engine call on the UI thread; errors become a notification."""
@@ -278,7 +296,7 @@ class EpistemicApp(App[None]):
         runtime = self._require_runtime()
         if runtime is None:
             return
-        if self.bridge.busy:
+        if self.busy_reason() is not None:
             self.pending_persona = name
             self.notify(f"Persona {name} from the next turn (after this reply).")
             return
@@ -342,13 +360,25 @@ class EpistemicApp(App[None]):
         self.push_screen(HistoryScreen(runtime.log), self._continue_conversation)
 
     def _continue_conversation(self, conversation_id: int | None) -> None:
+        """Open a logged conversation: read in the engine worker, drawn when the job ends."""
         runtime = self.runtime
-        if conversation_id is None or runtime is None or self._refuse_while_busy():
+        if conversation_id is None or runtime is None:
             return
-        if self._try(lambda: runtime.engine.open_conversation(conversation_id)):
-            assert runtime.log is not None
-            self.conversation.show_turns(runtime.log.active_turns(conversation_id))
+        log = runtime.log
+        assert log is not None
+        engine = runtime.engine
+        turns: list[StoredTurn] = []
+
+        def job(sink: EventSink, cancel: threading.Event) -> None:
+            engine.open_conversation(conversation_id)
+            turns.extend(log.active_turns(conversation_id))
+
+        def show() -> None:
+            self.conversation.show_turns(turns)
             self.notify(f"Continuing conversation #{conversation_id}.", timeout=3)
+
+        if self.start_job(f"opening #{conversation_id}", job):
+            self._after_job = show
 
 
 def make_app(config: LoadedConfig, *, runtime: Runtime | None = None, persona: str | None = None,

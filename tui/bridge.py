@@ -2,8 +2,8 @@
 
 The engine calls :meth:`TurnBridge.sink` once per token from a worker thread. The sink only
 stamps the event with the time and appends it to a deque (no locks, no loop wake-ups), so the
-token loop never waits for drawing. The UI drains the deque on a timer (~30 Hz) and draws each
-batch at once.
+token loop never waits for drawing. The UI drains the deque on a timer (``tui.app.FLUSH_HZ``)
+and draws each batch at once.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from agent.events import EngineEvent
+from agent.voice.events import UserUtterance
+
+BridgedEvent = EngineEvent | UserUtterance  # a spoken turn's utterance travels in order with its reply
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class Stamped:
     """An event with the ``time.perf_counter()`` at which the engine emitted it."""
 
     at: float
-    event: EngineEvent | TurnEnded
+    event: BridgedEvent | TurnEnded
 
 
 class TurnBridge:
@@ -48,8 +51,8 @@ class TurnBridge:
         self.idle.clear()
         return self.cancel
 
-    def sink(self, event: EngineEvent) -> None:
-        """The engine's ``on_event``: called from the worker thread for every event."""
+    def sink(self, event: BridgedEvent) -> None:
+        """The engine's ``on_event``: called from a worker thread (the app's or the voice loop's)."""
         self._events.append(Stamped(time.perf_counter(), event))
 
     def end(self, error: str | None = None) -> None:

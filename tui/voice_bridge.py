@@ -4,16 +4,24 @@ Switching voice on loads Whisper and Piper in a thread worker (the UI keeps draw
 the devices. The loop's worker threads call :meth:`VoiceController.sink`, which only appends:
 engine events and the user's spoken turn go into the app's :class:`tui.bridge.TurnBridge` (so a
 voice turn streams into the transcript exactly like a typed one, in order); the strip's events
-(mic level, VAD state, partial transcript, speaking, waterfall, notices) go into a deque that a
-~20 Hz timer drains on the UI thread. No device, or a device lost mid-conversation: a
-notification, the strip goes away, typing goes on.
+(mic level, VAD state, partial transcript, speaking, waterfall) go into a deque that a
+``DRAIN_HZ`` timer drains on the UI thread. Notices (:class:`agent.events.Notice`, the engine's
+and the loop's alike) go through the bridge and become notifications. No device, or a device lost
+mid-conversation: a notification, the strip goes away, typing goes on.
+
+Loop controls that can block (stopping playback: PortAudio's abort can hang when the sound server
+is gone) run on :class:`ControlThread`, in the order the keys were pressed, never on the event
+loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import queue
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agent.events import ContextTrimmed, Notice, ReplyToken, TurnFinished, TurnStarted
@@ -25,7 +33,6 @@ from agent.voice.events import (
     SpeakingChanged,
     UserUtterance,
     VadStateChanged,
-    VoiceNotice,
     WaterfallReady,
 )
 from tui.widgets.voice_strip import VoiceStrip, level_of
@@ -33,20 +40,54 @@ from tui.widgets.voice_strip import VoiceStrip, level_of
 if TYPE_CHECKING:
     from textual.timer import Timer
 
+    from agent.runtime import Runtime
     from agent.voice.loop import VoiceLoop
+    from tui.app import EpistemicApp
 
 log = logging.getLogger(__name__)
 
 DRAIN_HZ = 20.0
+SHUTDOWN_WAIT_S = 15.0  # app exit: a loop that does not stop in this time (a hung device) is abandoned
 _ORDERED = (TurnStarted, ReplyToken, TurnFinished, Notice, ContextTrimmed, UserUtterance)
-_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+
+
+class ControlThread:
+    """Runs loop controls one after another on a daemon thread (a hung device cannot block exit).
+
+    The UI thread calls :meth:`submit`; the control thread runs what was submitted, in order.
+    """
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, call: Callable[[], object]) -> None:
+        """Queue ``call``; it runs after those queued before it."""
+        self._calls.put(call)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="voice-control", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            call = self._calls.get()
+            try:
+                call()
+            except Exception:  # a failed control must not stop the next ones
+                log.exception("voice control failed")
 
 
 class VoiceController:
-    """Owns the app's voice loop: on/off, push-to-talk, mode toggles, events to the UI."""
+    """Owns the app's voice loop: on/off, push-to-talk, mode toggles, events to the UI.
 
-    def __init__(self, app: Any) -> None:
+    UI thread: every public method but :meth:`sink`, which the loop's worker threads call.
+    ``loop`` is set and cleared on the UI thread only; ``_replying`` is set from the loop's
+    threads (a reply began or ended); blocking controls go to ``controls``.
+    """
+
+    def __init__(self, app: EpistemicApp) -> None:
         self.app = app
+        self.controls = ControlThread()
         self.loop: VoiceLoop | None = None
         self.models: tuple[Any, Any] | None = None  # (stt, tts) once loaded; tests may preset them
         self.loading = False
@@ -91,7 +132,7 @@ class VoiceController:
             self.app.notify("Loading the speech models…", timeout=5)
         self.app.run_worker(lambda: self._start(runtime), thread=True, group="voice", exit_on_error=False)
 
-    def _start(self, runtime: Any) -> None:  # thread worker
+    def _start(self, runtime: Runtime) -> None:  # thread worker
         from agent.voice.setup import build_voice_loop, load_stt, load_tts
         from audio.devices import find_device
         from audio.errors import DeviceError
@@ -105,11 +146,11 @@ class VoiceController:
             stt, tts = self.models
             loop = build_voice_loop(runtime, stt=stt, tts=tts, on_event=self.sink)
         except DeviceError as exc:
-            self.sink(VoiceNotice("error", f"Voice is off: {exc}. Typing still works."))
+            self.sink(Notice("error", f"Voice is off: {exc}. Typing still works."))
             loop = None
         except Exception as exc:  # a speech model that cannot load must not take the UI down
             log.exception("voice could not start")
-            self.sink(VoiceNotice("error", f"Voice is off: {type(exc).__name__}: {exc}. Typing still works."))
+            self.sink(Notice("error", f"Voice is off: {type(exc).__name__}: {exc}. Typing still works."))
             loop = None
         if self._closed.is_set() or (loop is not None and not loop.start()):
             loop = None
@@ -142,13 +183,21 @@ class VoiceController:
             self.app.notify(message, timeout=2)
 
     async def shutdown(self) -> None:
-        """App exit: stop the loop and let its threads end before the model is freed."""
-        import asyncio
-
+        """App exit: stop the loop and let its threads end before the model is freed (bounded:
+        a loop stuck on a vanished device is abandoned with a warning)."""
         self._closed.set()
         loop, self.loop = self.loop, None
-        if loop is not None:
-            await asyncio.to_thread(loop.stop)
+        if loop is None:
+            return
+        stopped = threading.Event()
+
+        def stop() -> None:
+            loop.stop()
+            stopped.set()
+
+        threading.Thread(target=stop, name="voice-shutdown", daemon=True).start()
+        if not await asyncio.to_thread(stopped.wait, SHUTDOWN_WAIT_S):
+            log.warning("the voice loop did not stop within %.0f s (a vanished device?)", SHUTDOWN_WAIT_S)
 
     # -- controls ----------------------------------------------------------------------------
 
@@ -165,10 +214,7 @@ class VoiceController:
         if not loop.listener.push_to_talk:
             self.toggle_mode()
         self.talking = not self.talking
-        if self.talking:
-            loop.start_listening()
-        else:
-            loop.stop_listening()
+        self.controls.submit(loop.start_listening if self.talking else loop.stop_listening)
 
     def toggle_mode(self) -> None:
         """Hands-free (the VAD decides) <-> push-to-talk (F8 decides)."""
@@ -194,11 +240,12 @@ class VoiceController:
         self.loop.submit_text(text)
 
     def interrupt(self) -> bool:
-        """Esc: stop the spoken reply and its generation; False when nothing was running."""
+        """Esc: stop the spoken reply and its generation (on the control thread: stopping
+        playback can block); False when nothing was running."""
         loop = self.loop
         if loop is None or not (self._replying.is_set() or self._speaking):
             return False
-        loop.interrupt()
+        self.controls.submit(loop.interrupt)
         return True
 
     # -- events ------------------------------------------------------------------------------
@@ -223,6 +270,7 @@ class VoiceController:
         self.app.flush_events()  # voice turns stream without an engine job of the app's
         while self._events:
             self._apply(self._events.popleft())
+        self.app.apply_pending_persona()  # chosen during a spoken reply
 
     def _apply(self, event: Any) -> None:
         strip = self.strip
@@ -244,7 +292,5 @@ class VoiceController:
             strip.set_waterfall(event.waterfall)
         elif isinstance(event, BargedIn):
             self.app.notify("Interrupted: the reply stopped.", timeout=2)
-        elif isinstance(event, VoiceNotice):
-            self.app.notify(event.message, severity=_SEVERITY[event.level], timeout=8 if event.level != "info" else 3)
         elif isinstance(event, DeviceLost):
             self.switch_off()

@@ -1,5 +1,6 @@
 """Show the voice loop in a plain terminal: partial and final transcripts, the streamed reply,
-notices and each turn's latency waterfall. Engine events go to the chat's :class:`TextPrinter`.
+notices and each turn's latency waterfall. Engine events and every :class:`agent.events.Notice`
+go to the chat's :class:`TextPrinter`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from agent.voice.events import (
     DeviceLost,
     PartialTranscriptUpdated,
     UserUtterance,
-    VoiceNotice,
     WaterfallReady,
 )
 
@@ -47,10 +47,8 @@ class VoicePrinter:
             click.secho(f"[interrupted; heard: {event.heard_text!r}]", err=True, fg="yellow", color=self.color)
         elif isinstance(event, WaterfallReady):
             click.secho(f"[latency: {event.waterfall.describe()}]", err=True, dim=True, color=self.color)
-        elif isinstance(event, VoiceNotice | DeviceLost):
-            if isinstance(event, VoiceNotice):
-                fg = "red" if event.level == "error" else "yellow"
-                click.secho(f"[{event.level}] {event.message}", err=True, fg=fg, color=self.color)
+        elif isinstance(event, DeviceLost):
+            pass  # the loop's Notice says it; notices print as the chat prints them
         elif isinstance(event, TurnStarted):
             click.echo("agent> ", nl=False)
         else:

@@ -3,7 +3,8 @@
 Small frozen dataclasses. The loop calls its ``on_event`` callback from worker threads (never
 from a PortAudio callback); the callback must be quick and thread-safe (the TUI posts a message).
 The engine's own events (:mod:`agent.events`) reach the same callback during a reply;
-``DeviceLost`` is the audio package's own event, passed on as it is.
+``DeviceLost`` is the audio package's own event, passed on as it is, and what the user should
+see (no device, nothing heard...) is the engine's :class:`agent.events.Notice`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agent.events import Notice
 from audio.events import (
     DeviceLost,  # the microphone or speaker is gone: the loop stops, typing continues
 )
@@ -72,16 +74,10 @@ class WaterfallReady:
     waterfall: Any  # agent.voice.waterfall.Waterfall
 
 
-@dataclass(frozen=True)
-class VoiceNotice:
-    """Something the user should see about voice (no device, nothing heard...); never a crash."""
-
-    level: Literal["info", "warning", "error"]
-    message: str
-
+VoiceNotice = Notice  # the same class, for agent/voice/turns.py until it imports Notice itself
 
 VoiceEvent = (
     MicLevel | VadStateChanged | PartialTranscriptUpdated | UserUtterance | SpeakingChanged | BargedIn
-    | WaterfallReady | VoiceNotice | DeviceLost
+    | WaterfallReady | Notice | DeviceLost
 )
 VoiceEventSink = Callable[[Any], None]  # receives VoiceEvent and agent.events.EngineEvent

@@ -1,9 +1,9 @@
 """The listening half of the voice loop: microphone frames -> utterances.
 
-Runs in one worker thread. Hands-free: the VAD opens and closes utterances. Push-to-talk:
-:meth:`Listener.press` / :meth:`Listener.release` do. Partial transcripts stream while the user
-speaks. While ``is_muted()`` (the agent speaking in half-duplex) frames are dropped and the VAD is
-reset, so the agent never hears itself.
+Hands-free: the VAD opens and closes utterances. Push-to-talk: :meth:`Listener.press` /
+:meth:`Listener.release` do. Partial transcripts stream while the user speaks. While
+``is_muted()`` (the agent speaking in half-duplex) frames are dropped and the VAD is reset, so the
+agent never hears itself.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from agent.voice.events import MicLevel, PartialTranscriptUpdated, VadStateChanged
+from agent.voice.events import MicLevel, PartialTranscriptUpdated, VadState, VadStateChanged
 from agent.voice.waterfall import WaterfallClock
 from audio.events import PartialTranscript, SpeechEnded, SpeechRejected, SpeechStarted
 from audio.pcm import rms_dbfs
+from audio.protocols import SpeechToText, VoiceActivityDetector
 from audio.streaming import StreamingTranscriber
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,29 @@ class Utterance:
     clock: WaterfallClock
 
 
+def stop_in_background(transcriber: StreamingTranscriber) -> None:
+    """Stop a transcriber's partial worker without waiting for a partial in progress."""
+    threading.Thread(target=transcriber.stop, name="stt-partials-stop", daemon=True).start()
+
+
 class Listener:
-    """Turns microphone blocks into :class:`Utterance` objects (``on_utterance``)."""
+    """Turns microphone blocks into :class:`Utterance` objects (``on_utterance``).
+
+    Threads: the capture thread calls :meth:`feed`; it alone touches the VAD and the mute and
+    level state. Any thread (TUI keys, the CLI, the loop's stop) calls :meth:`press`,
+    :meth:`release`, :meth:`close` and :meth:`set_push_to_talk`; none of them blocks. The
+    partial-transcript workers call ``_partial``.
+
+    ``_lock`` guards the utterance in progress (``_transcriber``), the key state (``_pressed``),
+    the mode (``_push_to_talk``) and the request to reset the VAD (``_reset_vad``, set by a mode
+    switch and carried out by the capture thread). It is never held while transcribing or emitting.
+    """
 
     def __init__(
         self,
         *,
-        vad: Any,  # audio.vad.VadSegmenter
-        stt: Any,  # audio.stt.WhisperStt
+        vad: VoiceActivityDetector,
+        stt: SpeechToText,
         language: str | None,
         push_to_talk: bool,
         emit: Callable[[Any], None],
@@ -55,39 +71,55 @@ class Listener:
         self.vad = vad
         self.stt = stt
         self.language = language
-        self.push_to_talk = push_to_talk
         self._emit = emit
         self._on_utterance = on_utterance
         self._on_speech_started = on_speech_started
         self._is_muted = is_muted
-        self._transcriber: StreamingTranscriber | None = None
-        self._pressed = threading.Event()
         self._lock = threading.Lock()
-        self._muted = False
-        self._level: list[np.ndarray] = []
+        self._transcriber: StreamingTranscriber | None = None
+        self._pressed = False
+        self._push_to_talk = push_to_talk
+        self._reset_vad = False
+        self._muted = False  # capture thread only
+        self._level: list[np.ndarray] = []  # capture thread only
         self._level_at = 0.0
 
-    def initial_state(self) -> str:
+    @property
+    def push_to_talk(self) -> bool:
+        """True in push-to-talk mode (a key decides), False hands-free (the VAD decides)."""
+        return self._push_to_talk
+
+    def initial_state(self) -> VadState:
         """The VAD state shown before anything was heard."""
-        return "push_to_talk" if self.push_to_talk else "idle"
+        return "push_to_talk" if self._push_to_talk else "idle"
 
     # -- the capture thread --------------------------------------------------------------
 
     def feed(self, block: np.ndarray) -> None:
-        """One block of 16 kHz mono microphone audio."""
+        """One block of 16 kHz mono microphone audio (the capture thread)."""
         self._meter(block)
+        with self._lock:
+            push_to_talk, reset, self._reset_vad = self._push_to_talk, self._reset_vad, False
+        if reset:
+            self.vad.reset()
         if self._check_muted():
             return
-        if self.push_to_talk:
+        if push_to_talk:
             with self._lock:
-                if self._pressed.is_set() and self._transcriber is not None:
+                if self._pressed and self._transcriber is not None:
                     self._transcriber.append(block)
-            return
-        had = self._transcriber is not None
+        else:
+            self._feed_vad(block)
+
+    def _feed_vad(self, block: np.ndarray) -> None:
+        with self._lock:
+            before = self._transcriber
         for event in self.vad.feed(block):
             self._vad_event(event)
-        if had and self._transcriber is not None and self.vad.in_speech:
-            self._transcriber.append(block)
+        in_speech = self.vad.in_speech
+        with self._lock:  # a block that opened the utterance is already in its audio
+            if in_speech and before is not None and self._transcriber is before:
+                before.append(block)
 
     def _meter(self, block: np.ndarray) -> None:
         self._level.append(block)
@@ -112,60 +144,101 @@ class Listener:
             self._on_speech_started(detect_s)
             self._open(self.vad.current_audio())
         elif isinstance(event, SpeechEnded):
-            self._close(event.pcm, self.vad.settings.end_silence_ms / 1000.0)
+            self._send(self._take(vad=True), event.pcm, self.vad.settings.end_silence_ms / 1000.0)
         elif isinstance(event, SpeechRejected):
             log.info("utterance rejected: %s", event.reason)
-            self._drop_transcriber()
+            self._drop_transcriber(vad=True)
             self._emit(VadStateChanged("idle"))
 
     def _open(self, audio: np.ndarray) -> None:
-        transcriber = StreamingTranscriber(self.stt, language=self.language, emit=self._partial)
+        transcriber = self._new_transcriber()
         transcriber.append(audio)
-        self._transcriber = transcriber.start()
-        self._emit(VadStateChanged("speech"))
-
-    def _close(self, pcm: np.ndarray | None, end_silence_s: float) -> None:
-        clock = WaterfallClock(time.perf_counter(), end_silence_s)
         with self._lock:
+            if self._push_to_talk:  # switched to push-to-talk while the VAD was deciding
+                stale: StreamingTranscriber | None = transcriber
+            else:
+                stale, self._transcriber = self._transcriber, transcriber
+        if stale is not None:
+            stop_in_background(stale)
+        if stale is not transcriber:
+            self._emit(VadStateChanged("speech"))
+
+    # -- utterances (any thread) ---------------------------------------------------------
+
+    def _new_transcriber(self) -> StreamingTranscriber:
+        return StreamingTranscriber(self.stt, language=self.language, emit=self._partial).start()  # type: ignore[arg-type]
+
+    def _take(self, *, vad: bool = False) -> StreamingTranscriber | None:
+        """Take the utterance in progress; ``vad``: only a hands-free one (the VAD's to end)."""
+        with self._lock:
+            if vad and self._push_to_talk:
+                return None
             transcriber, self._transcriber = self._transcriber, None
+        return transcriber
+
+    def _send(self, transcriber: StreamingTranscriber | None, pcm: np.ndarray | None, end_silence_s: float) -> None:
+        """Hand a finished utterance on (``pcm`` None: the audio appended to ``transcriber``)."""
+        clock = WaterfallClock(time.perf_counter(), end_silence_s)
         self._emit(VadStateChanged(self.initial_state()))
         if transcriber is None:
             return
         audio = transcriber.audio() if pcm is None else pcm
         if len(audio) == 0:
-            transcriber.stop()
+            stop_in_background(transcriber)
             return
         self._on_utterance(Utterance(audio, transcriber, clock))
 
-    def _partial(self, event: Any) -> None:  # the partial-transcript thread
+    def _partial(self, event: Any) -> None:  # a partial-transcript worker
         if isinstance(event, PartialTranscript):
             self._emit(PartialTranscriptUpdated(event.text))
 
-    def _drop_transcriber(self) -> None:
-        with self._lock:
-            transcriber, self._transcriber = self._transcriber, None
+    def _drop_transcriber(self, *, vad: bool = False) -> None:
+        transcriber = self._take(vad=vad)
         if transcriber is not None:
-            threading.Thread(target=transcriber.stop, name="stt-partials-stop", daemon=True).start()
+            stop_in_background(transcriber)
 
-    # -- push-to-talk (any thread) -------------------------------------------------------
+    # -- push-to-talk and mode (any thread) ------------------------------------------------
 
     def press(self) -> None:
         """The push-to-talk key went down: start an utterance."""
+        transcriber = self._new_transcriber()
         with self._lock:
-            if self._pressed.is_set():
-                return
-            self._pressed.set()
-            self._transcriber = StreamingTranscriber(self.stt, language=self.language, emit=self._partial).start()
-        self._emit(VadStateChanged("speech"))
+            if self._pressed:
+                stale: StreamingTranscriber | None = transcriber
+            else:
+                self._pressed = True
+                stale, self._transcriber = self._transcriber, transcriber
+        if stale is not None:
+            stop_in_background(stale)
+        if stale is not transcriber:
+            self._emit(VadStateChanged("speech"))
 
     def release(self) -> None:
         """The key came up: the utterance so far is sent on."""
-        if not self._pressed.is_set():
-            return
-        self._pressed.clear()
-        self._close(None, 0.0)
+        with self._lock:
+            if not self._pressed:
+                return
+            self._pressed = False
+            transcriber, self._transcriber = self._transcriber, None
+        self._send(transcriber, None, 0.0)
 
     def close(self) -> None:
         """Forget an utterance in progress."""
-        self._pressed.clear()
+        with self._lock:
+            self._pressed = False
         self._drop_transcriber()
+
+    def set_push_to_talk(self, on: bool) -> None:
+        """Switch mode. To push-to-talk: an utterance in progress is forgotten. To hands-free:
+        one recorded with the key down is sent on. The VAD starts afresh either way."""
+        if on == self._push_to_talk:
+            return
+        if not on:
+            self.release()
+        with self._lock:
+            self._push_to_talk = on
+            self._reset_vad = True
+            self._pressed = False
+            stale, self._transcriber = self._transcriber, None
+        if stale is not None:
+            stop_in_background(stale)

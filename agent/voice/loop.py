@@ -5,6 +5,10 @@ Threads: the capture thread (microphone -> :class:`Listener`), the turn worker (
 Half-duplex by default: the microphone is ignored while the agent speaks (and for a short tail
 after). With ``barge_in`` on, speech during a reply stops playback and cancels generation; the
 log keeps the reply as generated and the part actually heard.
+
+The engine's turn gate is the one owner of "a turn is running": a spoken turn that finds a typed
+job (a regenerate, a persona switch...) in progress waits up to ``turn_wait_s`` for it, then is
+dropped with a visible :class:`agent.events.Notice`; it never runs beside it.
 """
 
 from __future__ import annotations
@@ -15,38 +19,61 @@ import threading
 import time
 from typing import Any
 
+from agent.errors import TurnInProgress
+from agent.events import Notice, TurnFinished, TurnStarted
 from agent.voice.events import (
     BargedIn,
     DeviceLost,
     SpeakingChanged,
+    UserUtterance,
     VadStateChanged,
-    VoiceNotice,
+    VoiceEventSink,
     WaterfallReady,
 )
 from agent.voice.listener import Listener, Utterance
+from agent.voice.protocols import VoiceEngine
 from agent.voice.speaker import Speaker, SpokenReply, speech_events
 from agent.voice.turns import TurnRecorder
 from agent.voice.waterfall import WaterfallClock
 from audio.capture import MicCapture
 from audio.errors import DeviceError
 from audio.playback import Player
+from audio.protocols import SpeechToText, TextToSpeech, VoiceActivityDetector
 from audio.settings import AudioSettings
 
 log = logging.getLogger(__name__)
 
 UNMUTE_TAIL_S = 0.3  # half-duplex: keep the mic closed this long after playback (device buffer, echo)
+TURN_WAIT_S = 20.0  # a spoken turn waits this long for a typed job to end, then is dropped (notice)
+GATE_POLL_S = 0.25  # ... asking the gate this often, so stop() and Esc are not kept waiting
+
+
+def _ignore(event: object) -> None:
+    return None
 
 
 class VoiceLoop:
-    """Talk to the engine by voice. ``start()``, then ``stop()``; events go to ``on_event``."""
+    """Talk to the engine by voice. ``start()``, then ``stop()``; events go to ``on_event``.
 
-    def __init__(self, engine: Any, *, settings: AudioSettings, vad: Any, stt: Any, tts: Any,
-                 recorder: TurnRecorder, on_event: Any = None, language: str | None = None) -> None:
+    Threads: ``start``/``stop`` and the public controls are called from any thread (TUI workers,
+    the CLI); ``interrupt`` and ``start_listening`` may block briefly (they stop playback), so the
+    TUI calls them from a thread worker. The turn worker alone sets and clears ``_reply`` (the
+    reply being spoken) and ``_cancel`` (its generation's cancel flag), together, under
+    ``_reply_lock``; ``interrupt`` (any thread, and the capture thread on barge-in) reads the pair
+    under the same lock and acts on it outside it. ``_speaking`` is set by the TTS worker and
+    cleared by the turn worker or ``interrupt``; ``lost`` is written once, by the capture thread.
+    """
+
+    def __init__(self, engine: VoiceEngine, *, settings: AudioSettings, vad: VoiceActivityDetector,
+                 stt: SpeechToText, tts: TextToSpeech, recorder: TurnRecorder,
+                 on_event: VoiceEventSink | None = None, language: str | None = None,
+                 turn_wait_s: float = TURN_WAIT_S) -> None:
         self.engine = engine
+        self.turn_wait_s = turn_wait_s
         self.settings = settings
         self.recorder = recorder
         self.barge_in_enabled = settings.barge_in
-        self._emit = on_event or (lambda event: None)
+        self._emit: VoiceEventSink = on_event or _ignore
         self._audio_events: queue.SimpleQueue = queue.SimpleQueue()
         self.mic = MicCapture(settings.input_device, block_ms=settings.block_ms, timeout_s=settings.device_timeout_s)
         self.player = Player(settings.output_device, emit=self._audio_events.put)  # PortAudio thread: only enqueue
@@ -60,6 +87,7 @@ class VoiceLoop:
         self._stop = threading.Event()
         self._speaking = threading.Event()
         self._unmute_at = 0.0
+        self._reply_lock = threading.Lock()
         self._reply: SpokenReply | None = None
         self._cancel: threading.Event | None = None
         self._threads: list[threading.Thread] = []
@@ -76,7 +104,7 @@ class VoiceLoop:
             self.mic.start()
         except DeviceError as exc:
             self._close_devices()
-            self._emit(VoiceNotice("error", f"Voice is off: {exc}. Typing still works."))
+            self._emit(Notice("error", f"Voice is off: {exc}. Typing still works."))
             self._emit(VadStateChanged("off"))
             return False
         for target, name in ((self._capture, "voice-capture"), (self._run_turns, "voice-turns")):
@@ -125,17 +153,8 @@ class VoiceLoop:
         self.listener.release()
 
     def set_push_to_talk(self, on: bool) -> None:
-        """Turn-taking: push-to-talk (a key decides) or hands-free (the VAD decides)."""
-        listener = self.listener
-        if on == listener.push_to_talk:
-            return
-        if on:
-            listener.push_to_talk = True
-            listener.close()
-        else:
-            listener.release()
-            listener.vad.reset()  # the capture thread does not touch the VAD in push-to-talk
-            listener.push_to_talk = False
+        """Turn-taking: push-to-talk (a key decides) or hands-free (the VAD decides). Never blocks."""
+        self.listener.set_push_to_talk(on)
 
     def set_barge_in(self, on: bool) -> None:
         """Barge-in (speech during a reply stops it; use headphones) or half-duplex."""
@@ -146,8 +165,9 @@ class VoiceLoop:
         self._turns.put(text)
 
     def interrupt(self, emit: bool = True) -> None:
-        """Stop the reply now: silence playback and cancel generation (barge-in)."""
-        reply, cancel = self._reply, self._cancel
+        """Stop the reply now: silence playback and cancel generation (barge-in). May block briefly."""
+        with self._reply_lock:
+            reply, cancel = self._reply, self._cancel
         if cancel is not None:
             cancel.set()
         if reply is None or reply.stopped:
@@ -184,7 +204,7 @@ class VoiceLoop:
         self.lost = message
         self._emit(DeviceLost(kind, message))
         what = "Microphone" if kind == "input" else "Speaker"
-        self._emit(VoiceNotice("warning", f"{what} lost ({message}). Voice is off; typing still works."))
+        self._emit(Notice("warning", f"{what} lost ({message}). Voice is off; typing still works."))
         self._stop.set()
         self.interrupt(emit=False)
 
@@ -217,9 +237,11 @@ class VoiceLoop:
                 continue
             try:
                 self._turn(item)
+            except TurnInProgress as exc:
+                self._emit(Notice("warning", f"Not answered: {exc}."))
             except Exception as exc:  # one failed turn must not end the conversation
                 log.exception("voice turn failed")
-                self._emit(VoiceNotice("error", f"That turn failed: {exc}"))
+                self._emit(Notice("error", f"That turn failed: {exc}"))
 
     def _turn(self, item: Utterance | str) -> None:
         if isinstance(item, str):
@@ -227,28 +249,51 @@ class VoiceLoop:
             return
         heard = self.recorder.transcribe(item)
         if heard is None:
-            self._emit(VoiceNotice("info", "Nothing recognisable was heard."))
+            self._emit(Notice("info", "Nothing recognisable was heard."))
             return
-        self._emit(heard.event)
-        self._answer(heard.text, item.clock, source="voice", audio_path=heard.audio_path, stt=heard.stt)
+        self._answer(heard.text, item.clock, heard.event, source="voice", audio_path=heard.audio_path, stt=heard.stt)
 
-    def _answer(self, text: str, clock: WaterfallClock, **turn: Any) -> None:
+    def _answer(self, text: str, clock: WaterfallClock, said: UserUtterance | None = None, **turn: Any) -> None:
+        """Answer ``text`` and speak the reply; ``said`` is announced once the engine takes the turn."""
         cancel = threading.Event()
         reply = self.speaker.begin(clock)
-        self._reply, self._cancel = reply, cancel
-
-        on_event = speech_events(clock, reply, forward=self._emit)
+        with self._reply_lock:
+            self._reply, self._cancel = reply, cancel
+        on_event = speech_events(clock, reply, forward=self._announcing(said))
         try:
-            finished = self.engine.respond(text, on_event=on_event, cancel=cancel, **turn)
+            finished = self._respond(text, on_event, cancel, **turn)
         finally:
             outcome = reply.stop() if reply.stopped or cancel.is_set() else reply.finish()
-            self._reply, self._cancel = None, None
+            with self._reply_lock:
+                self._reply, self._cancel = None, None
             self._done_speaking(outcome.interrupted)
         self.turns_done += 1
         if finished is not None:
             waterfall = clock.result()
             self.recorder.store_reply(finished, outcome, waterfall)
             self._emit(WaterfallReady(finished.turn_id, waterfall))
+
+    def _respond(self, text: str, on_event: VoiceEventSink, cancel: threading.Event, **turn: Any) -> TurnFinished | None:
+        """``engine.respond``, waiting up to ``turn_wait_s`` for another job to free the gate."""
+        deadline = time.monotonic() + self.turn_wait_s
+        while True:
+            try:
+                return self.engine.respond(text, on_event=on_event, cancel=cancel, wait=GATE_POLL_S, **turn)
+            except TurnInProgress:
+                if time.monotonic() >= deadline or cancel.is_set() or self._stop.is_set():
+                    raise
+
+    def _announcing(self, said: UserUtterance | None) -> VoiceEventSink:
+        """Forward engine events; the user's utterance goes first, when the turn really starts
+        (a turn refused by the gate never shows a question without an answer)."""
+        pending = [said] if said is not None else []
+
+        def forward(event: object) -> None:
+            if pending and isinstance(event, TurnStarted):
+                self._emit(pending.pop())
+            self._emit(event)
+
+        return forward
 
     def _done_speaking(self, interrupted: bool) -> None:
         was = self._speaking.is_set()

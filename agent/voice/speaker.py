@@ -15,17 +15,44 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from agent.voice.fences import FenceFilter
 from agent.voice.waterfall import WaterfallClock
 from audio.chunker import SentenceChunker
 from audio.playback import PlaybackReport
+from audio.protocols import TextToSpeech
 
 log = logging.getLogger(__name__)
 
 _DONE = object()
 FIRST_AUDIO_POLL_S = 0.002
+
+
+class AudioOut(Protocol):
+    """Where a spoken reply goes: :class:`audio.playback.Player` or :class:`agent.voice.wavout.WavCollector`."""
+
+    def reset(self) -> None:
+        """Forget the played-chunk log (start of a reply)."""
+        ...
+
+    def enqueue(self, pcm: np.ndarray, sample_rate: int, tag: Any = None) -> None:
+        """Queue audio to play; ``tag`` comes back in the report."""
+        ...
+
+    def stop(self) -> PlaybackReport:
+        """Silence now; what was heard. May block briefly (a device abort)."""
+        ...
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the queue has played out; False on timeout."""
+        ...
+
+    def report(self, stopped: bool = False) -> PlaybackReport:
+        """What was played since the last reset."""
+        ...
 
 
 @dataclass
@@ -48,10 +75,15 @@ class SpokenOutcome:
 
 @dataclass
 class SpokenReply:
-    """One reply being spoken; created by :meth:`Speaker.begin`."""
+    """One reply being spoken; created by :meth:`Speaker.begin`.
 
-    tts: Any  # audio.tts.PiperTts
-    out: Any  # audio.playback.Player or agent.voice.wavout.WavCollector
+    Threads: the engine's worker calls :meth:`feed` and :meth:`finish`; any thread may call
+    :meth:`stop` (barge-in, Esc); the TTS worker synthesizes. ``_lock`` makes "stop" and
+    "enqueue a chunk" exclusive, so nothing is queued after a stop, and guards ``_stopped_report``.
+    """
+
+    tts: TextToSpeech
+    out: AudioOut
     clock: WaterfallClock
     on_speaking: Callable[[bool], None]  # called with True when the first audio is queued
     _fences: FenceFilter = field(default_factory=FenceFilter)
@@ -175,7 +207,7 @@ def _heard_part(written: str, played: int, samples: int) -> str:
 class Speaker:
     """Turns replies into speech on one audio output."""
 
-    def __init__(self, tts: Any, out: Any, on_speaking: Callable[[bool], None] | None = None) -> None:
+    def __init__(self, tts: TextToSpeech, out: AudioOut, on_speaking: Callable[[bool], None] | None = None) -> None:
         self.tts = tts
         self.out = out
         self.on_speaking = on_speaking or (lambda speaking: None)
@@ -185,7 +217,7 @@ class Speaker:
         return SpokenReply(self.tts, self.out, clock or WaterfallClock(), self.on_speaking)
 
 
-def speech_events(clock: WaterfallClock, reply: Any, forward: Callable[[Any], None] | None = None) -> Callable[[Any], None]:
+def speech_events(clock: WaterfallClock, reply: SpokenReply, forward: Callable[[Any], None] | None = None) -> Callable[[Any], None]:
     """The engine's event sink for a spoken reply: waterfall marks, answer text to the voice, then ``forward``.
 
     Reasoning tokens never reach the voice; the first-token mark is taken once, not per token.

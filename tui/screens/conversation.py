@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input, ProgressBar, Static
 
@@ -29,6 +30,7 @@ from tui.widgets.voice_messages import SpokenMessage
 from tui.widgets.voice_strip import VoiceStrip
 
 SPARKLINE_INTERVAL_S = 0.25  # the sparkline is the costliest widget to draw; 4 Hz is plenty
+NOTICE_SEVERITY: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
 
 
 def finished_note(event: TurnFinished) -> str:
@@ -152,7 +154,7 @@ class ConversationScreen(Screen[None]):
             elif isinstance(event, UserUtterance):  # a spoken turn, in order with the reply events
                 self.show_user(event.text, spoken=True)
             elif isinstance(event, Notice):
-                self.notify(event.message, severity=event.level)
+                self.notify(event.message, severity=NOTICE_SEVERITY[event.level], timeout=3 if event.level == "info" else 8)
             elif isinstance(event, ContextTrimmed):
                 self.notify(f"{len(event.dropped_turn_ids)} old turns left out to fit the context", severity="warning")
         if tokens and self.reply is not None:

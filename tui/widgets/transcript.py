@@ -108,7 +108,7 @@ class AssistantMessage(Vertical):
     def on_mount(self) -> None:
         self._composed = True
         self.redraw()
-        self.finish(self.turn_id or 0, self._note, self._interrupted)
+        self.finish(self.turn_id, self._note, self._interrupted)
 
     def append(self, channel: str, text: str) -> None:
         """Queue text on a channel; call :meth:`redraw` once per batch."""
@@ -128,9 +128,9 @@ class AssistantMessage(Vertical):
                 fold.title = title
         self.query_one(".answer", StreamingText).show(self.answer)
 
-    def finish(self, turn_id: int, note: str, interrupted: bool) -> None:
-        """The reply is committed: show its footnote."""
-        self.turn_id = turn_id or None
+    def finish(self, turn_id: int | None, note: str, interrupted: bool) -> None:
+        """The reply ended: show its footnote (``turn_id`` None: not in the dialogue log)."""
+        self.turn_id = turn_id
         self._note, self._interrupted = note, interrupted
         if self._composed:
             self.redraw()
