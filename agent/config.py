@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.llm.exllamav2.settings import ExLlamaV2Settings
 from agent.llm.sampler import SamplerSettings
@@ -25,10 +25,19 @@ class LlmSettings(_Section):
 
     backend: str = Field("llama_cpp", description="Backend name: llama_cpp or exllamav2.")
     model: str = Field("", description="Model file/folder path or a starter model name; empty = the embedded default (SmolLM2-135M-Instruct).")
-    context_size: int = Field(4096, ge=256, description="Context window in tokens (capped at the model's trained length).")
-    threads: int = Field(0, ge=0, description="CPU threads for llama.cpp; 0 = all cores.")
-    gpu_layers: int = Field(0, ge=-1, description="Layers llama.cpp offloads to a GPU (-1 = all, 0 = CPU only).")
-    batch_size: int = Field(512, ge=1, description="Prompt-processing batch size.")
+    context_size: int = Field(4096, ge=256, le=1 << 24, description="Context window in tokens (capped at the model's trained length).")
+    threads: int = Field(0, ge=0, le=4096, description="CPU threads for llama.cpp; 0 = all cores.")
+    gpu_layers: int = Field(0, ge=-1, le=100_000, description="Layers llama.cpp offloads to a GPU (-1 = all, 0 = CPU only).")
+    batch_size: int = Field(512, ge=1, le=1 << 24, description="Prompt-processing batch size.")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from agent.llm import BACKENDS
+
+        if value not in BACKENDS:
+            raise ValueError(f"unknown backend; choose one of {', '.join(sorted(BACKENDS))}")
+        return value
 
 
 class ChatSettings(_Section):
@@ -74,14 +83,14 @@ class PersonaSettings(_Section):
 class Settings(_Section):
     """The whole configuration."""
 
-    llm: LlmSettings = LlmSettings()
-    sampler: SamplerSettings = SamplerSettings()
-    chat: ChatSettings = ChatSettings()
-    log: LogSettings = LogSettings()
-    paths: PathsSettings = PathsSettings()
-    audio: AudioSettings = AudioSettings()
-    vad: VadSettings = VadSettings()
-    stt: SttSettings = SttSettings()
-    tts: TtsSettings = TtsSettings()
-    exllamav2: ExLlamaV2Settings = ExLlamaV2Settings()
+    llm: LlmSettings = Field(default_factory=LlmSettings, description="[llm] which language model runs and how it is loaded.")
+    sampler: SamplerSettings = Field(default_factory=SamplerSettings, description="[sampler] how the next token is chosen.")
+    chat: ChatSettings = Field(default_factory=ChatSettings, description="[chat] the conversation: default persona, personas folder.")
+    log: LogSettings = Field(default_factory=LogSettings, description="[log] the dialogue log (SQLite).")
+    paths: PathsSettings = Field(default_factory=PathsSettings, description="[paths] where user data and models live.")
+    audio: AudioSettings = Field(default_factory=AudioSettings, description="[audio] microphone, speaker and turn taking.")
+    vad: VadSettings = Field(default_factory=VadSettings, description="[vad] when speech starts and ends.")
+    stt: SttSettings = Field(default_factory=SttSettings, description="[stt] speech-to-text (Whisper).")
+    tts: TtsSettings = Field(default_factory=TtsSettings, description="[tts] text-to-speech (Piper).")
+    exllamav2: ExLlamaV2Settings = Field(default_factory=ExLlamaV2Settings, description="[exllamav2] the GPU backend's cache, splits and speculative decoding.")
     personas: dict[str, PersonaSettings] = Field(default_factory=dict, description="Personas defined inline ([personas.NAME]).")

@@ -19,10 +19,12 @@ import platformdirs
 from pydantic import ValidationError
 
 from agent.config import Settings
-from agent.errors import ConfigError
+from agent.config_types import TEXT_TYPES, field_annotation, type_problems, value_problems
+from agent.errors import ConfigError, one_line
+from audio.paths import APP_NAME
 
-APP_NAME = "epistemic-engine"
 ENV_PREFIX = "EPISTEMIC_"
+MAX_SHOWN = 60  # characters of a bad value shown in a message
 _ENV_KEY = re.compile(r"^EPISTEMIC_([A-Z0-9_]+?)__([A-Z0-9_]+(?:__[A-Z0-9_]+)*)$")
 
 
@@ -47,7 +49,12 @@ class LoadedConfig:
     def with_values(self, section: str, source: str, **values: Any) -> LoadedConfig:
         """A copy with ``values`` set in ``section`` (validated), their source recorded as ``source``."""
         current = getattr(self.settings, section)
-        updated = type(current).model_validate({**current.model_dump(), **values})
+        try:
+            updated = type(current).model_validate({**current.model_dump(), **values})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join([section, *(str(p) for p in err["loc"])])
+            raise ConfigError(one_line(f"{source}: {key} = {_shown(err.get('input'))}: {err['msg']}")) from None
         settings = self.settings.model_copy(update={section: updated})
         sources = {**self.sources, **{f"{section}.{key}": source for key in values}}
         return LoadedConfig(settings=settings, file=self.file, sources=sources)
@@ -87,38 +94,65 @@ def _parse_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+        raise ConfigError(one_line(f"{path}: cannot read config file: {exc}")) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(one_line(f"{path}: not valid TOML: {exc}")) from None
 
 
-def _env_value(raw: str) -> Any:
-    """Parse an env value as a TOML value (numbers, booleans, arrays) or keep it as a string."""
+NONE_WORDS = ("", "none", "null")
+
+
+def parse_literal(raw: str) -> Any:
+    """A value typed by a person (env override, ``/set``, the sampler panel) as Python: a one-line
+    TOML value (number, boolean, string, array, inline table); '', 'none' or 'null' -> None;
+    anything else is kept as the text itself."""
+    text = raw.strip()
+    if text.lower() in NONE_WORDS:
+        return None
+    if "\n" in text or "\r" in text:
+        return text
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
+        return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
-        return raw
+        return text
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, tuple[list[str], Any]]:
+    """``EPISTEMIC_<SECTION>__<KEY>`` variables as (key path, value); a malformed name is an error."""
     out: dict[str, tuple[list[str], Any]] = {}
     for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue  # EPISTEMIC_CONFIG, EPISTEMIC_CACHE_DIR ... are not config keys
         match = _ENV_KEY.match(name)
-        if match:
-            keys = [match.group(1).lower(), *match.group(2).lower().split("__")]
-            out[name] = (keys, _env_value(raw))
+        if not match:
+            raise ConfigError(one_line(
+                f"env {name}: not a config key: write EPISTEMIC_<SECTION>__<KEY> in capitals, "
+                "e.g. EPISTEMIC_LLM__BACKEND"))
+        keys = [match.group(1).lower(), *match.group(2).lower().split("__")]
+        out[name] = (keys, _env_value(raw, field_annotation(keys)))
     return out
 
 
-def _set_path(tree: dict[str, Any], keys: list[str], value: Any) -> None:
+def _env_value(raw: str, annotation: Any) -> Any:
+    """A text setting gets the variable's text as it is (a model named '123', a persona named
+    'true'); any other is read as a TOML value ('7', '0.5', '["END"]', 'none'), which pydantic
+    then checks ('yes' is a boolean to it)."""
+    if annotation in TEXT_TYPES:
+        return raw
+    return parse_literal(raw)
+
+
+def _set_path(tree: dict[str, Any], keys: list[str], value: Any, name: str, file: Path | None) -> None:
     node = tree
-    for key in keys[:-1]:
-        child = node.get(key)
+    for depth, key in enumerate(keys[:-1]):
+        child = node.setdefault(key, {})
         if not isinstance(child, dict):
-            child = {}
-            node[key] = child
+            where = f"{file}: " if file else ""
+            raise ConfigError(one_line(
+                f"env {name}: cannot set {'.'.join(keys)}: {where}{'.'.join(keys[:depth + 1])} = "
+                f"{_shown(child)} is not a table"))
         node = child
     node[keys[-1]] = value
 
@@ -140,7 +174,7 @@ def _line_of(path: Path, dotted: str) -> int | None:
     current = ""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None
     for number, line in enumerate(lines, 1):
         stripped = line.strip()
@@ -151,20 +185,41 @@ def _line_of(path: Path, dotted: str) -> int | None:
     return None
 
 
-def _describe_error(err: dict[str, Any], sources: dict[str, str], file: Path | None) -> str:
-    loc = [str(p) for p in err["loc"]]
-    dotted = ".".join(loc)
-    source = sources.get(dotted)
-    if source is None:  # error on a section or a nested value: find the closest known key
-        source = next((s for k, s in sources.items() if k.startswith(dotted + ".") or dotted.startswith(k + ".")), None)
-    reason = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-    value = err.get("input")
-    shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(value, dict) else f" = {value!r}"
+def _source_of(dotted: str, sources: dict[str, str]) -> str | None:
+    """Where ``dotted`` (or the closest key above or below it) was set: a file or ``env NAME``."""
+    if dotted in sources:
+        return sources[dotted]
+    return next((s for k, s in sources.items() if k.startswith(dotted + ".") or dotted.startswith(k + ".")), None)
+
+
+def _problem(dotted: str, shown: str, reason: str, sources: dict[str, str], file: Path | None) -> str:
+    """One line: ``FILE:LINE: key = value: reason`` or ``env NAME: key = value: reason``."""
+    source = _source_of(dotted, sources)
     if source and source.startswith("env "):
-        return f"{source}: {dotted}{shown}: {reason}"
+        return one_line(f"{source}: {dotted}{shown}: {reason}")
     where = str(file) if file else "config"
     line = _line_of(file, dotted) if file else None
-    return f"{where}{f':{line}' if line else ''}: {dotted}{shown}: {reason}"
+    return one_line(f"{where}{f':{line}' if line else ''}: {dotted}{shown}: {reason}")
+
+
+def _shown(value: Any) -> str:
+    """A value as the message shows it: its repr, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
+
+
+def _describe_error(err: Mapping[str, Any], sources: dict[str, str], file: Path | None) -> str:
+    dotted = ".".join(str(p) for p in err["loc"])
+    reason = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+    value = err.get("input")
+    hidden = err["type"] in ("extra_forbidden", "missing") or isinstance(value, dict)
+    return _problem(dotted, "" if hidden else f" = {_shown(value)}", reason, sources, file)
+
+
+def _raise_first(problems: list[str]) -> None:
+    if problems:
+        more = len(problems) - 1
+        raise ConfigError(problems[0] + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""))
 
 
 def load_config(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> LoadedConfig:
@@ -173,16 +228,17 @@ def load_config(explicit: str | os.PathLike[str] | None = None, env: Mapping[str
     file = find_config_file(explicit, env)
     tree: dict[str, Any] = _parse_file(file) if file else {}
     sources = {dotted: str(file) for dotted, _ in _walk(tree)} if file else {}
+    _raise_first([_problem(d, f" = {_shown(v)}", why, sources, file) for d, v, why in type_problems(Settings, tree)])
     for name, (keys, value) in _env_overrides(env).items():
-        _set_path(tree, keys, value)
+        _set_path(tree, keys, value, name, file)
         sources[".".join(keys)] = f"env {name}"
     try:
         settings = Settings.model_validate(tree)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        message = _describe_error(first, sources, file)
-        more = len(exc.errors()) - 1
-        raise ConfigError(message + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")) from None
+        _raise_first([_describe_error(err, sources, file) for err in exc.errors()])
+        raise  # not reached: a ValidationError has at least one error
+    _raise_first([_problem(d, f" = {_shown(v)}", why, sources, file)
+                  for d, v, why in value_problems(settings.model_dump())])
     return LoadedConfig(settings=settings, file=file, sources=sources)
 
 

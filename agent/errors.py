@@ -63,3 +63,8 @@ EXIT_INTERRUPTED = 130  # Ctrl-C
 
 class GenerationFailed(ModelError):
     """The backend failed while generating a reply; the partial reply is logged as an error."""
+
+
+def one_line(message: str) -> str:
+    """``message`` as one line: line breaks and other control characters written as escapes."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in message)

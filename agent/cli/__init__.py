@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from agent.cli.extras import DISTRIBUTION, is_internal, missing_extra
-from agent.errors import EXIT_AUDIO, EXIT_INTERNAL, EXIT_INTERRUPTED, MissingExtra, UserError
+from agent.errors import EXIT_AUDIO, EXIT_INTERNAL, EXIT_INTERRUPTED, MissingExtra, UserError, one_line
 from audio.errors import AudioError
 
 # name -> "module:attribute" of a click command or group
@@ -158,10 +158,10 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except UserError as exc:
-        click.echo(f"epistemic: {exc}", err=True)
+        click.echo(f"epistemic: {one_line(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except AudioError as exc:
-        click.echo(f"epistemic: {exc}", err=True)
+        click.echo(f"epistemic: {one_line(str(exc))}", err=True)
         sys.exit(EXIT_AUDIO)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
@@ -189,7 +189,7 @@ def _missing_module(exc: ModuleNotFoundError) -> NoReturn:
 def _internal_error(exc: BaseException, line: str) -> NoReturn:
     """One line for the user (exit 70); the traceback goes to the program log."""
     where = _log_traceback(exc)
-    click.echo(f"epistemic: {line}{f' (details in {where})' if where else ''}", err=True)
+    click.echo(f"epistemic: {one_line(line)}{f' (details in {where})' if where else ''}", err=True)
     sys.exit(EXIT_INTERNAL)
 
 

@@ -12,6 +12,7 @@ import click
 
 from agent.cli.events_out import JsonPrinter, TextPrinter
 from agent.cli.progress import StderrProgress
+from agent.config_load import parse_literal
 from agent.errors import UserError
 from agent.runtime import Runtime, build_runtime
 
@@ -33,15 +34,6 @@ def _cancel_on_sigint() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _parse_value(raw: str) -> object:
-    import tomllib
-
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
 def _command(runtime: Runtime, line: str, sink) -> bool:
     """Handle a /command; return False to quit."""
     name, _, arg = line[1:].partition(" ")
@@ -57,7 +49,7 @@ def _command(runtime: Runtime, line: str, sink) -> bool:
         click.echo(f"persona: {engine.set_persona(arg.strip()).name}")
     elif name == "set":
         key, _, value = arg.partition("=")
-        engine.set_sampler(**{key.strip(): _parse_value(value.strip())})
+        engine.set_sampler(**{key.strip(): parse_literal(value)})
         click.echo(f"{key.strip()} = {getattr(engine.sampler, key.strip())} (from the next turn)")
     elif name == "sampler":
         for key, value in engine.sampler.model_dump().items():
