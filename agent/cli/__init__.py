@@ -17,7 +17,14 @@ from typing import Any, NoReturn
 import click
 
 from agent.cli.extras import DISTRIBUTION, is_internal, missing_extra
-from agent.errors import EXIT_AUDIO, EXIT_INTERNAL, EXIT_INTERRUPTED, MissingExtra, UserError, one_line
+from agent.errors import (
+    EXIT_AUDIO,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    MissingExtra,
+    UserError,
+    one_line,
+)
 from audio.errors import AudioError
 
 # name -> "module:attribute" of a click command or group
