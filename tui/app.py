@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 FLUSH_HZ = 20.0  # redraws per second while a reply streams (batches of ~5-10 tokens)
 SHUTDOWN_WAIT_S = 30.0
+PENDING_POLL_S = 0.1  # how often a persona switch deferred by another driver's turn asks the gate
 # While a job runs, a thread waiting for the GIL (the token loop, back from llama.cpp's C code)
 # gets it within this many seconds instead of Python's default 5 ms, so drawing on the UI
 # thread cannot stall token generation (measured: TUI/headless tokens/s 0.71 -> 0.88).
@@ -86,6 +87,7 @@ class EpistemicApp(App[None]):
         self.pending_persona: str | None = None
         self.load_error: str | None = None
         self._flush_timer: Timer | None = None
+        self._pending_timer: Timer | None = None
         self._after_job: Callable[[], Any] | None = None
         self._switch_interval = sys.getswitchinterval()
 
@@ -222,9 +224,13 @@ class EpistemicApp(App[None]):
 
     def apply_pending_persona(self) -> None:
         """Switch to the persona chosen during a reply, once the engine is free (UI thread)."""
-        if self.pending_persona is not None and self.busy_reason() is None:
-            name, self.pending_persona = self.pending_persona, None
-            self.switch_persona(name)
+        if self.pending_persona is None or self.busy_reason() is not None:
+            return
+        if self._pending_timer is not None:
+            self._pending_timer.stop()
+            self._pending_timer = None
+        name, self.pending_persona = self.pending_persona, None
+        self.switch_persona(name)
 
     # -- user actions ------------------------------------------------------------------------
 
@@ -296,9 +302,11 @@ class EpistemicApp(App[None]):
         runtime = self._require_runtime()
         if runtime is None:
             return
-        if self.busy_reason() is not None:
+        if self.busy_reason() is not None:  # a spoken turn ends without a job of ours: poll the gate
             self.pending_persona = name
             self.notify(f"Persona {name} from the next turn (after this reply).")
+            if self._pending_timer is None:
+                self._pending_timer = self.set_interval(PENDING_POLL_S, self.apply_pending_persona)
             return
         engine = runtime.engine
         if self.start_job(f"switching to {name}", lambda sink, cancel: engine.set_persona(name)):

@@ -270,7 +270,6 @@ class VoiceController:
         self.app.flush_events()  # voice turns stream without an engine job of the app's
         while self._events:
             self._apply(self._events.popleft())
-        self.app.apply_pending_persona()  # chosen during a spoken reply
 
     def _apply(self, event: Any) -> None:
         strip = self.strip
