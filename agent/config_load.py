@@ -19,7 +19,7 @@ import platformdirs
 from pydantic import ValidationError
 
 from agent.config import Settings
-from agent.config_types import TEXT_TYPES, field_annotation, type_problems, value_problems
+from agent.config_types import KEY, TEXT_TYPES, field_annotation, type_problems, value_problems
 from agent.errors import ConfigError, one_line
 from audio.paths import APP_NAME
 
@@ -208,6 +208,10 @@ def _shown(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
 
 
+def _equals(value: Any) -> str:
+    return "" if value is KEY else f" = {_shown(value)}"
+
+
 def _describe_error(err: Mapping[str, Any], sources: dict[str, str], file: Path | None) -> str:
     dotted = ".".join(str(p) for p in err["loc"])
     reason = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
@@ -228,7 +232,9 @@ def load_config(explicit: str | os.PathLike[str] | None = None, env: Mapping[str
     file = find_config_file(explicit, env)
     tree: dict[str, Any] = _parse_file(file) if file else {}
     sources = {dotted: str(file) for dotted, _ in _walk(tree)} if file else {}
-    _raise_first([_problem(d, f" = {_shown(v)}", why, sources, file) for d, v, why in type_problems(Settings, tree)])
+    # unknown keys are pydantic's to name; TOML integers are 64-bit by the TOML spec
+    file_problems = value_problems(tree, keys=False) + type_problems(Settings, tree)
+    _raise_first([_problem(d, _equals(v), why, sources, file) for d, v, why in file_problems])
     for name, (keys, value) in _env_overrides(env).items():
         _set_path(tree, keys, value, name, file)
         sources[".".join(keys)] = f"env {name}"
@@ -237,8 +243,7 @@ def load_config(explicit: str | os.PathLike[str] | None = None, env: Mapping[str
     except ValidationError as exc:
         _raise_first([_describe_error(err, sources, file) for err in exc.errors()])
         raise  # not reached: a ValidationError has at least one error
-    _raise_first([_problem(d, f" = {_shown(v)}", why, sources, file)
-                  for d, v, why in value_problems(settings.model_dump())])
+    _raise_first([_problem(d, _equals(v), why, sources, file) for d, v, why in value_problems(settings.model_dump())])
     return LoadedConfig(settings=settings, file=file, sources=sources)
 
 

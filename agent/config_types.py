@@ -110,18 +110,21 @@ def type_problems(model: type[BaseModel], tree: Mapping[str, Any]) -> list[Probl
     return list(_problems(model, tree, ""))
 
 
-def value_problems(dumped: Any, dotted: str = "") -> list[Problem]:
-    """Values no setting can use (in ``model_dump()`` output): NaN, infinities, integers beyond
-    64 bits, text with a NUL character (in values or keys)."""
+KEY = object()  # the "value" of a problem with a key itself
+
+
+def value_problems(dumped: Any, dotted: str = "", *, keys: bool = True) -> list[Problem]:
+    """Values no setting can use (in a parsed file or ``model_dump()`` output): NaN, infinities,
+    integers beyond 64 bits, text with a NUL character (in values, and in keys if ``keys``)."""
     found: list[Problem] = []
     if isinstance(dumped, Mapping):
         for key, item in dumped.items():
-            if isinstance(key, str) and "\0" in key:
-                found.append((f"{dotted}{key}", key, "a key with a NUL character"))
-            found += value_problems(item, f"{dotted}{key}.")
+            if keys and isinstance(key, str) and "\0" in key:
+                found.append((f"{dotted}{key}", KEY, "a key with a NUL character"))
+            found += value_problems(item, f"{dotted}{key}.", keys=keys)
     elif isinstance(dumped, list | tuple):
         for index, item in enumerate(dumped):
-            found += value_problems(item, f"{dotted}{index}.")
+            found += value_problems(item, f"{dotted}{index}.", keys=keys)
     elif isinstance(dumped, float) and not math.isfinite(dumped):
         found.append((dotted.rstrip("."), dumped, "not a finite number"))
     elif isinstance(dumped, int) and not isinstance(dumped, bool) and not -INT64 <= dumped < INT64:

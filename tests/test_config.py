@@ -144,3 +144,43 @@ def test_the_ui_leaves_one_core_for_drawing_unless_threads_are_set(make_config, 
     assert ui_config(make_config("[llm]\nthreads = 8\n")).settings.llm.threads == 8
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert ui_config(make_config()).settings.llm.threads == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ('[llm]\ncontext_size = "4096"\n', {}, "c.toml:2: llm.context_size = '4096': wrong type: expected an integer, got a string"),
+        ("[log]\nenabled = 1\n", {}, "c.toml:2: log.enabled = 1: wrong type: expected a boolean (true/false), got an integer"),
+        ('[llm]\nbackend = "llama"\n', {}, "c.toml:2: llm.backend = 'llama': Value error, unknown backend"),
+        ("[sampler]\nskew = nan\n", {}, "c.toml:2: sampler.skew = nan: not a finite number"),
+        ('[llm]\nmodel = "a\\u0000b"\n', {}, "c.toml:2: llm.model = 'a\\x00b': text with a NUL character"),
+        ('[llm]\n"a\\nb" = 1\n', {}, "c.toml: llm.a\\nb: unknown key"),
+        ("llm = 3\n", {"EPISTEMIC_LLM__THREADS": "2"}, "env EPISTEMIC_LLM__THREADS: cannot set llm.threads:"),
+        ("", {"EPISTEMIC_llm__threads": "2"}, "env EPISTEMIC_llm__threads: not a config key"),
+        ("", {"EPISTEMIC_SAMPLER__SKEW": "inf"}, "env EPISTEMIC_SAMPLER__SKEW: sampler.skew = inf: not a finite number"),
+    ],
+)
+def test_what_lax_parsing_used_to_let_through_is_refused(tmp_path, text, env, expected):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg, env=env)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_text_settings_take_env_text_as_it_is(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("", encoding="utf-8")
+    env = {"EPISTEMIC_LLM__MODEL": "123", "EPISTEMIC_CHAT__PERSONA": "true", "EPISTEMIC_SAMPLER__SEED": "none",
+           "EPISTEMIC_LOG__KEEP_AUDIO": "no", "EPISTEMIC_VAD__FRAME_MS": "20"}
+    settings = load_config(cfg, env=env).settings
+    assert (settings.llm.model, settings.chat.persona, settings.sampler.seed) == ("123", "true", None)
+    assert settings.log.keep_audio is False and settings.vad.frame_ms == 20
+
+
+@pytest.mark.parametrize(("raw", "value"), [("0.5", 0.5), ("7", 7), ("true", True), ('["a"]', ["a"]),
+                                            ("none", None), ("", None), ("hot", "hot"), ("1\nx = 2", "1\nx = 2")])
+def test_parse_literal_reads_what_a_person_types(raw, value):
+    from agent.config_load import parse_literal
+
+    assert parse_literal(raw) == value
