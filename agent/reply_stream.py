@@ -17,8 +17,8 @@ from agent.reasoning import ReasoningSplitter
 
 logger = logging.getLogger(__name__)
 
-DRAFT_EVERY_S = 1.0  # a crash loses at most about this much of a streaming reply
-DRAFT_EVERY_TOKENS = 64
+DRAFT_EVERY_S = 1.0  # a crash loses at most about this much of a streaming reply...
+DRAFT_EVERY_TOKENS = 64  # ...or this many tokens; before that, saved after tokens 1, 2, 4, 8, ...
 
 
 class ReplyStream:
@@ -32,7 +32,7 @@ class ReplyStream:
         self.started = time.perf_counter()
         self._save = save
         self._saved_at = time.monotonic()
-        self._saved_tokens = 0
+        self._save_at_tokens = 1
 
     def on_token(self, step: TokenStep) -> None:
         """The backend produced one token (called between tokens, so keep it cheap)."""
@@ -44,14 +44,15 @@ class ReplyStream:
         for channel, piece in segments:
             self.emit(ReplyToken(step, channel, piece))
         if self._save is not None and (
-            len(self.steps) - self._saved_tokens >= DRAFT_EVERY_TOKENS
-            or time.monotonic() - self._saved_at >= DRAFT_EVERY_S
+            len(self.steps) >= self._save_at_tokens or time.monotonic() - self._saved_at >= DRAFT_EVERY_S
         ):
             self._save_draft()
 
     def _save_draft(self) -> None:
         assert self._save is not None
-        self._saved_at, self._saved_tokens = time.monotonic(), len(self.steps)
+        count = len(self.steps)
+        self._saved_at = time.monotonic()
+        self._save_at_tokens = count + min(max(count, 1), DRAFT_EVERY_TOKENS)
         try:
             self._save("".join(self.pieces), len(self.steps))
         except LogError as exc:  # the reply goes on; it just is not saved as it streams

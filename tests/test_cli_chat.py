@@ -126,12 +126,14 @@ def _wait_tokens(proc, count):
             seen += 1
 
 
-def test_sigkill_mid_reply_leaves_earlier_turns_intact(tmp_path):
+def test_sigkill_mid_reply_leaves_earlier_turns_intact_and_the_reply_marked_crashed(tmp_path):
     proc = _start_chat(tmp_path, EPISTEMIC_SAMPLER__MAX_TOKENS="400", EPISTEMIC_SAMPLER__SEED="5")
     try:
         proc.stdin.write("Say one word.\n")
         proc.stdin.flush()
         assert _wait_for(lambda: _count_turns(_db(tmp_path)) == 2)
+        while json.loads(proc.stdout.readline() or '{"event": "eof"}')["event"] not in ("turn_finished", "eof"):
+            pass  # the first reply's lines are read: the tokens counted next are the second reply's
         proc.stdin.write("Now tell me a very long story about the sea.\n")
         proc.stdin.flush()
         _wait_tokens(proc, 5)
@@ -145,7 +147,11 @@ def test_sigkill_mid_reply_leaves_earlier_turns_intact(tmp_path):
         turns = log.conversation_turns(conv.id)
     assert [t.role for t in turns[:2]] == ["user", "assistant"]
     assert turns[0].text == "Say one word."
-    assert len(turns) == 3 and turns[2].text.startswith("Now tell me")  # the reply in flight is lost, nothing else
+    assert len(turns) == 4 and turns[2].text.startswith("Now tell me")
+    crashed = turns[3]  # the reply in flight, recovered from its draft when the log was opened again
+    assert crashed.parent_id == turns[2].id and crashed.interrupted
+    assert crashed.data["stop_reason"] == "crashed" and crashed.text
+    assert crashed.data["timings"]["completion_tokens"] >= 4
 
 
 def test_ctrl_c_stops_the_reply_and_logs_it_interrupted(tmp_path):

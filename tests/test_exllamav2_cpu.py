@@ -24,8 +24,8 @@ from agent.llm.exllamav2.sampler import (
     breaker_token_ids,
     settings_mapping,
 )
-from agent.llm.exllamav2.stream import DraftFlags, chunk_telemetry, split_chunk_text
 from agent.llm.exllamav2.settings import ExLlamaV2Settings
+from agent.llm.exllamav2.stream import DraftFlags, chunk_telemetry, split_chunk_text
 from agent.llm.hf_template import load_chat_template
 from agent.llm.peft_adapter import AdapterError, check_fits, module_dims, read_adapter
 from agent.llm.sampler import SamplerSettings

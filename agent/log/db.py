@@ -30,7 +30,14 @@ from agent.log import drafts, rows
 from agent.log.codec import CodecError, decode_steps, encode_steps
 from agent.log.migrations import SCHEMA_VERSION, apply_migration, pending, user_version
 from agent.log.reads import active_branch
-from agent.records import AssistantTurnRecord, ConversationSummary, ReplyDraft, StoredTurn, UserTurnRecord
+from agent.private import private_dir, private_sqlite
+from agent.records import (
+    AssistantTurnRecord,
+    ConversationSummary,
+    ReplyDraft,
+    StoredTurn,
+    UserTurnRecord,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -89,13 +96,17 @@ class DialogueLog:
                 raise LogError(f"{self.path}: no dialogue log here")
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
         except OSError as exc:
             raise LogError(f"{self.path.parent}: cannot create the log folder: {exc.strerror}") from None
         if not is_writable(self.path.parent):
             raise LogError(f"{self.path.parent}: folder is read-only, the dialogue log cannot be written")
         if self.path.exists() and not is_writable(self.path):
             raise LogError(f"{self.path}: dialogue log file is read-only")
+        try:
+            private_sqlite(self.path)  # 0600 before SQLite creates it, so -wal/-shm are 0600 too
+        except OSError as exc:
+            raise LogError(f"{self.path}: cannot make the dialogue log private: {exc.strerror or exc}") from None
 
     def _connect(self) -> sqlite3.Connection:
         target, uri = str(self.path), False
@@ -256,9 +267,21 @@ class DialogueLog:
             return user_id, drafts.insert(conn, draft, user_id if user is not None else draft.parent_id)
 
     def update_reply(self, draft_id: int, raw_text: str, token_count: int) -> None:
-        """Save the text a reply has streamed so far."""
-        with self._transaction("saving a reply in progress") as conn:
-            drafts.update(conn, draft_id, raw_text, token_count)
+        """Save the text a reply has streamed so far.
+
+        Without an fsync (``synchronous = NORMAL`` for this commit): in WAL mode that still survives
+        a killed process, costs ~0.1 ms instead of a disk flush inside the token loop, and the
+        finished turn is committed with the full fsync."""
+        with self._lock:
+            conn = self._connection()
+            with self._translate("saving a reply in progress"):
+                conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                with self._transaction("saving a reply in progress") as tx:
+                    drafts.update(tx, draft_id, raw_text, token_count)
+            finally:
+                with self._translate("saving a reply in progress"):
+                    conn.execute("PRAGMA synchronous = FULL")
 
     def finish_reply(self, draft_id: int, record: AssistantTurnRecord) -> int:
         """Commit the finished (or failed, or interrupted) reply in place of its draft; its turn id."""

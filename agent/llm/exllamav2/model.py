@@ -35,10 +35,8 @@ from agent.errors import ConfigError, ModelError
 from agent.llm.base import (
     ChatMessage,
     GenerationResult,
-    LoadProgress,
     ModelInfo,
     PreparedPrompt,
-    ProgressCallback,
     SpeculativeStats,
     StopReason,
     Timings,
@@ -51,7 +49,7 @@ from agent.llm.hf_template import HfChatTemplate
 from agent.llm.sampler import SamplerSettings
 
 if TYPE_CHECKING:
-    from agent.config_load import LoadedConfig
+    pass
 
 log = logging.getLogger(__name__)
 
