@@ -2,14 +2,12 @@
 
 ``list_models`` is what ``epistemic models list`` shows; ``pull_model`` downloads a repository
 (or one file of it) into the models folder and fails fast, in one line, when the hub cannot be
-reached; ``resolve_model_path`` turns ``[llm] model`` into a path; ``file_sha256`` hashes weights
-once and remembers the hash in a small JSON file in the user cache folder.
+reached; ``resolve_model_path`` turns ``[llm] model`` into a path. File hashes live in
+:mod:`agent.file_hash`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import socket
@@ -19,9 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import platformdirs
-
 from agent.errors import ModelError, UserError
+from agent.file_hash import file_sha256 as file_sha256  # re-exported for older callers
 from agent.llm.starter import STARTER_LLM, starter_llm_path, starter_models, starter_spec
 
 if TYPE_CHECKING:
@@ -29,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "epistemic-engine"
 CONNECT_TIMEOUT_S = 4.0
 _MODEL_DIR_MARKERS = ("config.json", "adapter_config.json", "model.bin")
 
@@ -106,56 +102,6 @@ def resolve_model_path(config: LoadedConfig, spec: str | None = None) -> Path:
         f"{direct}: model not found; set [llm] model to an existing .gguf file or model folder, "
         "leave it empty for the embedded model, or see `epistemic models list`"
     )
-
-
-# --- file identity ---------------------------------------------------------------------------
-
-
-def cache_dir() -> Path:
-    """The user cache folder (``$EPISTEMIC_CACHE_DIR`` or the platform's user cache dir)."""
-    env = os.environ.get("EPISTEMIC_CACHE_DIR")
-    return Path(env) if env else Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
-
-
-def _hash_cache_file() -> Path:
-    return cache_dir() / "file_hashes.json"
-
-
-def _read_hash_cache(path: Path) -> dict[str, dict]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_hash_cache(path: Path, data: dict[str, dict]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:  # a cache we cannot write only costs time
-        log.warning("cannot write hash cache %s: %s", path, exc)
-
-
-def file_sha256(path: Path, cache_file: Path | None = None) -> str:
-    """sha256 of a file, remembered by (absolute path, size, mtime) so big weights are hashed once."""
-    path = path.resolve()
-    stat = path.stat()
-    cache_file = cache_file or _hash_cache_file()
-    cache = _read_hash_cache(cache_file)
-    entry = cache.get(str(path))
-    if entry and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
-        return str(entry["sha256"])
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    value = digest.hexdigest()
-    cache[str(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": value}
-    _write_hash_cache(cache_file, cache)
-    return value
 
 
 # --- downloads -------------------------------------------------------------------------------

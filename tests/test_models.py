@@ -90,3 +90,37 @@ def test_pull_fails_fast_offline_with_one_line(tmp_path, endpoint):
 def test_pull_refuses_a_malformed_repo_id(make_config):
     with pytest.raises(UserError, match="OWNER/NAME"):
         pull_model(make_config(), "../escape")
+
+
+def test_gpu_weights_are_hashed_once_per_file_version(tmp_path, monkeypatch):
+    import hashlib
+
+    from agent.llm.exllamav2.load import weights_hash
+
+    monkeypatch.setenv("EPISTEMIC_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model-00001.safetensors").write_bytes(b"weights" * 1000)
+    first = weights_hash(folder)
+    assert first == hashlib.sha256(b"weights" * 1000).hexdigest()
+    monkeypatch.setattr(hashlib, "sha256", lambda: (_ for _ in ()).throw(AssertionError("hashed twice")))
+    assert weights_hash(folder) == first  # the second load reads the remembered hash
+
+
+def test_one_file_hash_for_every_backend_and_adapter():
+    import agent.file_hash
+    import agent.llm.exllamav2.load
+    import agent.llm.peft_adapter
+    import agent.models
+
+    for module in (agent.llm.exllamav2.load, agent.llm.peft_adapter, agent.models):
+        assert module.file_sha256 is agent.file_hash.file_sha256, module.__name__
+
+
+def test_app_name_and_cache_dir_have_one_home():
+    import agent.config_load
+    import agent.models
+    import audio.paths
+
+    assert agent.config_load.APP_NAME is audio.paths.APP_NAME
+    assert not hasattr(agent.models, "APP_NAME") and not hasattr(agent.models, "cache_dir")

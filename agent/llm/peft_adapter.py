@@ -9,7 +9,6 @@ garbage. The base model keeps working either way.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import struct
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ModelError
+from agent.file_hash import file_sha256
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -73,15 +73,6 @@ class AdapterInfo:
             "id": self.adapter_id, "path": str(self.path), "scale": scale, "rank": self.rank,
             "alpha": self.alpha, "sha256": self.sha256, "config_sha256": self.config_sha256,
         }
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def safetensors_header(path: Path) -> dict[str, Any]:
@@ -167,7 +158,8 @@ def read_adapter(folder: str | Path) -> AdapterInfo:
 
 def module_dims(base: dict[str, Any]) -> dict[str, tuple[int, int]]:
     """(in_features, out_features) of each Llama-style linear layer from a base ``config.json``."""
-    text = base.get("text_config") if isinstance(base.get("text_config"), dict) else base
+    nested = base.get("text_config")
+    text: dict[str, Any] = nested if isinstance(nested, dict) else base
     hidden, heads = int(text["hidden_size"]), int(text["num_attention_heads"])
     kv_heads = int(text.get("num_key_value_heads") or heads)
     head_dim = int(text.get("head_dim") or hidden // heads)
@@ -207,7 +199,8 @@ def check_fits(adapter: AdapterInfo, base_folder: str | Path) -> None:
         dims = module_dims(base)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise AdapterError(f"{cfg_path}: cannot read the base model's dimensions ({exc})") from None
-    text = base.get("text_config") if isinstance(base.get("text_config"), dict) else base
+    nested = base.get("text_config")
+    text: dict[str, Any] = nested if isinstance(nested, dict) else base
     layers = int(text.get("num_hidden_layers") or 0)
     problems = [p for t in adapter.tensors if (p := _mismatch(t, adapter.rank, dims, layers))]
     if problems:

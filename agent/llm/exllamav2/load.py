@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.errors import ConfigError, ModelError
+from agent.file_hash import file_sha256
 from agent.llm.base import LoadProgress, ModelInfo, ProgressCallback
+from agent.llm.exllamav2.model import ExLlamaV2Model
 from agent.llm.exllamav2.runtime import import_exllamav2, load_parts, make_generator, require_cuda
 from agent.llm.hf_template import load_chat_template
-from agent.llm.peft_adapter import file_sha256
-
-from agent.llm.exllamav2.model import ExLlamaV2Model
 
 if TYPE_CHECKING:
     from agent.config_load import LoadedConfig
@@ -38,7 +37,8 @@ def model_folder(config: LoadedConfig, name: str, key: str) -> Path:
 
 
 def weights_hash(folder: Path) -> str:
-    """sha256 of the first weights file of the folder (by name), as ModelInfo.file_hash."""
+    """sha256 of the first weights file of the folder (by name), as ModelInfo.file_hash (hashed once
+    per file version: GPU weights are gigabytes)."""
     files = sorted(folder.glob("*.safetensors"))
     return file_sha256(files[0]) if files else ""
 
