@@ -25,6 +25,7 @@ from audio.paths import APP_NAME
 
 ENV_PREFIX = "EPISTEMIC_"
 MAX_SHOWN = 60  # characters of a bad value shown in a message
+MODEL_SUFFIXES = (".onnx", ".bin")  # a model value ending so is a path even when the file is missing
 _ENV_KEY = re.compile(r"^EPISTEMIC_([A-Z0-9_]+?)__([A-Z0-9_]+(?:__[A-Z0-9_]+)*)$")
 
 
@@ -45,6 +46,15 @@ class LoadedConfig:
         """A config path made absolute (``~`` expanded, relative to the config file)."""
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self.base_dir / p)
+
+    def resolve_model(self, value: str) -> str:
+        """A model or voice value from the config: a path made absolute (relative to the config
+        file), a name (``whisper-base``, ``base``) kept as it is; empty stays empty."""
+        if not value:
+            return value
+        path = self.resolve(value)
+        looks_like_path = value.startswith((".", "~", "/")) or Path(value).suffix in MODEL_SUFFIXES
+        return str(path) if looks_like_path or path.exists() else value
 
     def with_values(self, section: str, source: str, **values: Any) -> LoadedConfig:
         """A copy with ``values`` set in ``section`` (validated), their source recorded as ``source``."""

@@ -184,3 +184,14 @@ def test_parse_literal_reads_what_a_person_types(raw, value):
     from agent.config_load import parse_literal
 
     assert parse_literal(raw) == value
+
+
+def test_model_values_are_paths_relative_to_the_config_file_or_names(make_config):
+    loaded = make_config()
+    base = loaded.file.parent
+    assert loaded.resolve_model("") == ""
+    assert loaded.resolve_model("whisper-base") == "whisper-base"  # a starter name stays a name
+    assert loaded.resolve_model("voices/ru.onnx") == str(base / "voices" / "ru.onnx")  # missing, but a path
+    assert loaded.resolve_model("~/m.bin") == str(Path("~/m.bin").expanduser())
+    (base / "mine").mkdir()
+    assert loaded.resolve_model("mine") == str(base / "mine")

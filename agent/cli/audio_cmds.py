@@ -5,21 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from pathlib import Path
 
 import click
 
 from agent.errors import EXIT_AUDIO
 from audio.errors import AudioError
-
-
-def _model_spec(config, value: str) -> str:
-    """A config model/voice value: paths resolved against the config file, names kept."""
-    if not value:
-        return value
-    path = config.resolve(value)
-    looks_like_path = value.startswith((".", "~", "/")) or Path(value).suffix in (".onnx", ".bin")
-    return str(path) if looks_like_path or path.exists() else value
 
 
 @click.command()
@@ -53,7 +43,7 @@ def transcribe(ctx: click.Context, files: tuple[str, ...], language: str | None,
 
     config = ctx.obj["config"]
     settings = config.settings.stt
-    stt = WhisperStt.load(settings, model=_model_spec(config, settings.model))
+    stt = WhisperStt.load(settings, model=config.resolve_model(settings.model))
     failed = 0
     for name in files:
         try:
@@ -81,7 +71,7 @@ def say(ctx: click.Context, text: str, output: str, voice: str | None) -> None:
 
     config = ctx.obj["config"]
     settings = config.settings.tts
-    chosen = voice if voice is not None else _model_spec(config, settings.voice)
+    chosen = voice if voice is not None else config.resolve_model(settings.voice)
     tts = PiperTts.load(settings, voice=chosen or None)
     said = tts.speakable(text)
     if not said.spoken:
