@@ -1,64 +1,28 @@
 """One owner decides whether a turn runs: the engine's turn gate. The TUI refuses (or defers) its
 own jobs while another driver's turn holds it, and reads the log off the UI thread.
 
-The other driver is the voice loop's turn worker; here a thread calls the real engine's
-``respond`` exactly as that worker does (``source="voice"``) and holds the reply mid-stream
-until the test lets it go, so "a spoken reply is running" lasts as long as the test needs.
+The other driver is the voice loop's turn worker; here :class:`tests.voice.held_turn.HeldTurn`
+calls the real engine's ``respond`` as that worker does (``source="voice"``) and holds the reply
+mid-stream until the test lets it go, so "a spoken reply is running" lasts as long as needed.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from textual.widgets import Input
 
-from agent.events import ReplyToken, TurnFinished
 from tests.tui.conftest import SIZE, send, wait_idle, wait_until
+from tests.voice.held_turn import HeldTurn
 from tui.screens.history import HistoryScreen
 from tui.widgets.transcript import UserMessage
 
 
-class HeldTurn:
-    """A turn of another driver on the real engine, paused at its first token until released."""
-
-    def __init__(self, engine: Any, text: str) -> None:
-        self.engine = engine
-        self.text = text
-        self.streaming = threading.Event()
-        self.release = threading.Event()
-        self.finished: TurnFinished | None = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="voice-turns", daemon=True)
-
-    def _on_event(self, event: object) -> None:
-        if isinstance(event, ReplyToken) and not self.streaming.is_set():
-            self.streaming.set()
-            self.release.wait(60)
-
-    def _run(self) -> None:
-        try:
-            self.finished = self.engine.respond(self.text, on_event=self._on_event, source="voice")
-        except BaseException as exc:  # reported by the test
-            self.error = exc
-
-    def start(self) -> HeldTurn:
-        self._thread.start()
-        assert self.streaming.wait(60), "the held turn never streamed"
-        return self
-
-    def end(self) -> TurnFinished:
-        self.release.set()
-        self._thread.join(60)
-        assert self.error is None, self.error
-        assert self.finished is not None
-        return self.finished
-
-
 @pytest.fixture
-def held(runtime: Any) -> Iterator[Any]:
+def held(runtime: Any) -> Iterator[Callable[[str], HeldTurn]]:
     turns: list[HeldTurn] = []
 
     def hold(text: str) -> HeldTurn:

@@ -9,16 +9,18 @@ import time
 import numpy as np
 import pytest
 
+from agent.events import Notice
 from agent.voice.events import (
     BargedIn,
     SpeakingChanged,
     UserUtterance,
     VadStateChanged,
-    VoiceNotice,
     WaterfallReady,
 )
 from agent.voice.setup import build_voice_loop
 from tests.audio.wer import wer
+from tests.voice.held_turn import HeldTurn
+from tests.voice.spoken import spoken_wer
 
 pytestmark = pytest.mark.audio
 
@@ -39,7 +41,7 @@ def started_loop(voice_runtime, whisper, piper, events):
     def start(config):
         runtime = voice_runtime(config)
         loop = build_voice_loop(runtime, stt=whisper, tts=piper, on_event=events)
-        assert loop.start(), events.of(VoiceNotice)
+        assert loop.start(), events.of(Notice)
         loops.append(loop)
         time.sleep(WARM_UP_S)
         return runtime, loop
@@ -110,7 +112,7 @@ def test_barge_in_stops_the_reply_and_logs_what_was_heard(started_loop, voice_co
     heard = first.data["heard_text"]
     assert heard == barged.heard_text and heard and len(heard) < len(first.text)
     assert first.text.startswith(heard.split()[0])
-    assert wer("Stop. What is two plus two?", turns[2].text) <= 0.4, turns[2].text
+    assert spoken_wer("Stop. What is two plus two?", turns[2].text) <= 0.4, turns[2].text  # Whisper may write 2+2
 
 
 def test_half_duplex_does_not_hear_its_own_voice(started_loop, voice_config, piper, play_to_mic, events):
@@ -130,7 +132,7 @@ def test_no_input_device_is_a_notice_not_a_crash(voice_runtime, voice_config, wh
     loop = build_voice_loop(runtime, stt=whisper, tts=piper, on_event=events,
                             audio=AudioSettings(input_device="no such microphone"))
     assert loop.start() is False
-    [notice] = events.of(VoiceNotice)
+    [notice] = events.of(Notice)
     assert notice.level == "error" and "no such microphone" in notice.message and "Typing" in notice.message
     assert not loop.running
     assert runtime.engine.respond("Hello") is not None  # typing goes on
@@ -154,7 +156,7 @@ def test_a_vanished_device_stops_the_loop_cleanly(voice_runtime, voice_config, w
         stop_pulse(doomed)
     [lost] = events.wait_for(DeviceLost, timeout=15)
     assert loop.wait(5) and not loop.running
-    assert any("typing still works" in n.message for n in events.of(VoiceNotice))
+    assert any("typing still works" in n.message for n in events.of(Notice))
     loop.stop()
     monkeypatch.setenv("XDG_RUNTIME_DIR", pulse_server)
     _reinit_portaudio()
@@ -174,3 +176,40 @@ def test_push_to_talk_listens_only_while_the_key_is_down(started_loop, voice_con
     assert wer(QUESTION, said.text) <= 0.2, said.text
     [ready] = events.wait_for(WaterfallReady)
     assert ready.waterfall.end_silence_s == 0 and ready.waterfall.first_audio_s is not None
+
+
+def _warnings(events) -> list[str]:
+    return [n.message for n in events.of(Notice) if n.level != "info"]
+
+
+def test_a_turn_waits_for_a_typed_job_and_is_answered_after_it(started_loop, voice_config, events):
+    runtime, loop = started_loop(voice_config(max_tokens=8))
+    typed = HeldTurn(runtime.engine, "Name a colour.", source="typed").start()
+    loop.submit_text("Name a fruit.")  # answered by the turn worker, as a spoken turn is
+    time.sleep(1.5)
+    assert not events.of(WaterfallReady)  # waiting for the gate, not answering beside the typed reply
+    typed.end()
+    events.wait_for(WaterfallReady, timeout=60)
+    assert not _warnings(events), _warnings(events)
+    [conversation] = runtime.log.list_conversations()
+    turns = runtime.log.conversation_turns(conversation.id)
+    assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+    assert [turns[0].text, turns[2].text] == ["Name a colour.", "Name a fruit."]
+
+
+def test_a_turn_that_cannot_get_the_gate_in_time_says_so_and_the_loop_goes_on(started_loop, voice_config, events):
+    runtime, loop = started_loop(voice_config(max_tokens=8))
+    loop.turn_wait_s = 1.0
+    typed = HeldTurn(runtime.engine, "Name a colour.", source="typed").start()
+    loop.submit_text("Name a fruit.")
+    deadline = time.monotonic() + 20
+    while not _warnings(events) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [warning] = _warnings(events)
+    assert "Not answered" in warning and "running" in warning, warning
+    typed.end()
+    [conversation] = runtime.log.list_conversations()
+    assert [t.text for t in runtime.log.conversation_turns(conversation.id) if t.role == "user"] == ["Name a colour."]
+    loop.submit_text("Name a fruit.")
+    events.wait_for(WaterfallReady, timeout=60)
+    assert [t.role for t in runtime.log.conversation_turns(conversation.id)] == ["user", "assistant"] * 2
