@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from agent.config_load import LoadedConfig
 from agent.engine import ConversationEngine
 from agent.llm import load_backend
 from agent.llm.base import LanguageModel, ProgressCallback
+from agent.log import DialogueLog
 from agent.personas import PersonaBook
 
 logger = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ class Runtime:
 
     config: LoadedConfig
     model: LanguageModel
-    log: Any | None
+    log: DialogueLog | None
     personas: PersonaBook
     engine: ConversationEngine
 
@@ -31,12 +31,10 @@ class Runtime:
         self.model.close()
 
 
-def open_log(config: LoadedConfig) -> Any | None:
+def open_log(config: LoadedConfig) -> DialogueLog | None:
     """The dialogue log named by the config, or None when logging is off."""
     if not config.settings.log.enabled:
         return None
-    from agent.log import DialogueLog
-
     return DialogueLog(config.log_path())
 
 

@@ -93,7 +93,8 @@ def main() -> int:
         print(f"model {runtime.model.info.model_id} ({runtime.model.info.backend}) loaded in {time.perf_counter() - started:.1f}s")
         try:
             run_headless(runtime)  # warm-up
-            headless, tui = [], []
+            headless: list[float] = []
+            tui: list[float] = []
             for rep in range(args.reps):
                 h, u = run_headless(runtime), run_tui(runtime)
                 same = [s.token_id for s in h.result.steps] == [s.token_id for s in u.result.steps]
@@ -103,9 +104,9 @@ def main() -> int:
                       f"tokens {len(h.result.steps)}/{len(u.result.steps)}  same tokens: {same}")
         finally:
             runtime.close()
-    h, u = statistics.median(headless), statistics.median(tui)
-    ratio = u / h if h else 0.0
-    print(f"median: headless {h:.1f} tok/s, tui {u:.1f} tok/s, ratio {ratio:.3f} (target >= {TARGET})")
+    mh, mu = statistics.median(headless), statistics.median(tui)
+    ratio = mu / mh if mh else 0.0
+    print(f"median: headless {mh:.1f} tok/s, tui {mu:.1f} tok/s, ratio {ratio:.3f} (target >= {TARGET})")
     return 0 if ratio >= TARGET else 1
 
 

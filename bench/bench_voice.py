@@ -116,7 +116,8 @@ def run_variant(args, partials: bool, model, whisper, piper, files: list[Path], 
         return rows
     finally:
         loop.stop()
-        runtime.log.close()
+        if runtime.log is not None:
+            runtime.log.close()
 
 
 def summarise(name: str, rows: list[dict]) -> dict:

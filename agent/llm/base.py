@@ -9,7 +9,7 @@ reports per-token telemetry computed from the real logits where the backend expo
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -156,7 +156,7 @@ class LanguageModel(Protocol):
         sampler: SamplerSettings,
         *,
         cancel: threading.Event | None = None,
-    ) -> Iterator[TokenStep]:
+    ) -> Generator[TokenStep, None, GenerationResult]:
         """Stream tokens; the iterator's return value (``StopIteration.value``) is the GenerationResult.
 
         Use :func:`run_generation` to consume it. Checks ``cancel`` between tokens.
@@ -169,7 +169,7 @@ class LanguageModel(Protocol):
 
 
 def run_generation(
-    stream: Iterator[TokenStep], on_token: TokenCallback | None = None
+    stream: Generator[TokenStep, None, GenerationResult], on_token: TokenCallback | None = None
 ) -> GenerationResult:
     """Drive a backend's ``generate`` iterator to the end and return its result."""
     while True:

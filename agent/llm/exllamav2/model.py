@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -172,7 +172,9 @@ class ExLlamaV2Model:
         def build() -> list[TokenStep]:
             import torch
 
-            tele = chunk_telemetry(torch.cat(logits), ids, top_k) if full else [(None, None, [])] * len(ids)
+            tele: Sequence[tuple[float | None, float | None, list[tuple[int, float]]]] = (
+                chunk_telemetry(torch.cat(logits), ids, top_k) if full else [(None, None, [])] * len(ids)
+            )
             return [
                 TokenStep(index=first_index + n, token_id=t, text=texts[n], logprob=lp, entropy=h,
                           top=tuple(TopAlternative(a, self._piece(a), v) for a, v in alts), accepted_draft=drafted[n])
@@ -196,13 +198,14 @@ class ExLlamaV2Model:
         return self._pieces[token_id] if token_id < len(self._pieces) else ""
 
     def generate(self, prompt: PreparedPrompt, sampler: SamplerSettings, *,
-                 cancel: threading.Event | None = None) -> Iterator[TokenStep]:
+                 cancel: threading.Event | None = None) -> Generator[TokenStep, None, GenerationResult]:
         """Stream the reply; telemetry for one iteration is computed while the GPU runs the next."""
         max_new, context_bound = self._budget(prompt, sampler)
         start = time.perf_counter()
         steps: list[TokenStep] = []
         pending: Future | list[TokenStep] | None = None
-        flags, final, reason = DraftFlags(), None, None
+        flags, final = DraftFlags(), None
+        reason: StopReason | None = None
         first_token_at: float | None = None
         job = self._job(prompt, sampler, max_new)
         with self._lock:

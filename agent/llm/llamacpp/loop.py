@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ModelError
@@ -83,7 +83,7 @@ class TokenLoop:
             top=tuple(TopAlternative(i, label(i), lp) for i, lp in top),
         )
 
-    def run(self, prompt: PreparedPrompt) -> Iterator[TokenStep]:
+    def run(self, prompt: PreparedPrompt) -> Generator[TokenStep, None, GenerationResult]:
         started = time.perf_counter()
         self.first_token_at: float | None = None
         reason: StopReason
@@ -104,7 +104,7 @@ class TokenLoop:
                 chain.close()
         return self._result(prompt, reason, started, time.perf_counter(), reused)
 
-    def _tokens(self, chain: Any) -> Iterator[TokenStep]:
+    def _tokens(self, chain: Any) -> Generator[TokenStep, None, StopReason]:
         llm, model, ctx, stops = self.llm, self.model, self.llm._ctx, self.stops
         max_tokens, n_ctx = self.sampler.max_tokens, model.n_ctx
         while True:

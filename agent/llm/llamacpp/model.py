@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ModelError
@@ -130,7 +130,7 @@ class LlamaCppModel:
 
     def generate(
         self, prompt: PreparedPrompt, sampler: SamplerSettings, *, cancel: threading.Event | None = None
-    ) -> Iterator[TokenStep]:
+    ) -> Generator[TokenStep, None, GenerationResult]:
         """Stream TokenSteps; the iterator returns the GenerationResult (see ``run_generation``).
 
         Sampler values llama.cpp cannot honour are refused here, before anything runs.
@@ -142,7 +142,7 @@ class LlamaCppModel:
 
     def _stream(
         self, prompt: PreparedPrompt, sampler: SamplerSettings, cancel: threading.Event | None
-    ) -> Iterator[TokenStep]:
+    ) -> Generator[TokenStep, None, GenerationResult]:
         if not self._lock.acquire(timeout=BUSY_TIMEOUT_S):
             raise ModelError("the llama.cpp model is still busy with another reply")
         try:
