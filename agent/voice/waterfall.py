@@ -80,10 +80,6 @@ class WaterfallClock:
         with self._lock:
             self._durations.setdefault(name, seconds)
 
-    def has(self, name: str) -> bool:
-        """True when ``name`` was marked."""
-        return name in self._marks
-
     def _since_end(self, name: str) -> float | None:
         at = self._marks.get(name)
         return None if at is None else at - self._marks["speech_end"]
