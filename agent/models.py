@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from agent.errors import ModelError, UserError
-from agent.file_hash import file_sha256 as file_sha256  # re-exported for older callers
 from agent.llm.starter import STARTER_LLM, starter_llm_path, starter_models, starter_spec
 
 if TYPE_CHECKING:

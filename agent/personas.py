@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from agent.config import PersonaSettings
 from agent.config_load import LoadedConfig
+from agent.config_types import type_problems
 from agent.errors import ConfigError
 from agent.llm.sampler import SamplerSettings
 
@@ -53,6 +54,11 @@ class Persona:
 
 def _from_table(name: str, table: dict[str, Any], source: str) -> Persona:
     table = {k: v for k, v in table.items() if k != "name"}
+    sampler = table.get("sampler")
+    problems = type_problems(SamplerSettings, sampler) if isinstance(sampler, dict) else []
+    if problems:
+        key, _, reason = problems[0]
+        raise ConfigError(f"{source}: persona {name!r}: sampler.{key.strip('.')}: {reason}")
     try:
         settings = PersonaSettings.model_validate(table)
     except ValidationError as exc:

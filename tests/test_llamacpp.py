@@ -214,7 +214,7 @@ def test_a_folder_with_one_gguf_is_accepted_and_several_are_refused(tmp_path):
 def test_weights_are_hashed_once(tmp_path, monkeypatch):
     import hashlib
 
-    from agent.models import file_sha256
+    from agent.file_hash import file_sha256
 
     weights = tmp_path / "w.gguf"
     weights.write_bytes(b"weights" * 1000)

@@ -8,22 +8,12 @@ caller fixes one, the language Whisper listens for.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from agent.voice.loop import VoiceLoop
 from agent.voice.turns import TurnRecorder
 
 log = logging.getLogger(__name__)
-
-
-def _model_path(config: Any, value: str) -> str:
-    """A config model/voice value: paths resolved against the config file, names kept."""
-    if not value:
-        return value
-    path = config.resolve(value)
-    looks_like_path = value.startswith((".", "~", "/")) or Path(value).suffix in (".onnx", ".bin")
-    return str(path) if looks_like_path or path.exists() else value
 
 
 def listen_language(config: Any, persona: Any, override: str | None = None) -> str:
@@ -41,7 +31,7 @@ def load_stt(config: Any) -> Any:
     from audio.stt import WhisperStt
 
     settings = config.settings.stt
-    return WhisperStt.load(settings, model=_model_path(config, settings.model))
+    return WhisperStt.load(settings, model=config.resolve_model(settings.model))
 
 
 def load_tts(config: Any, persona: Any) -> Any:
@@ -50,7 +40,7 @@ def load_tts(config: Any, persona: Any) -> Any:
 
     settings = config.settings.tts
     spec = persona.settings.voice or settings.voice
-    return PiperTts.load(settings, voice=_model_path(config, spec) or None)
+    return PiperTts.load(settings, voice=config.resolve_model(spec) or None)
 
 
 def load_vad(config: Any) -> Any:

@@ -174,8 +174,9 @@ def _report(progress: ProgressCallback | None, fraction: float, message: str) ->
 
 def load(config: LoadedConfig, progress: ProgressCallback | None = None) -> LlamaCppModel:
     """Load ``[llm] model`` (a .gguf path, a starter name, or empty for SmolLM2) with llama.cpp."""
+    from agent.file_hash import file_sha256
     from agent.llm.llamacpp.load import open_llama, pick_gguf
-    from agent.models import file_sha256, resolve_model_path
+    from agent.models import resolve_model_path
 
     settings = config.settings.llm
     _report(progress, 0.0, "finding the model")
