@@ -157,3 +157,35 @@ def test_voice_strip_and_a_spoken_turn(snap_compare, app):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(100, 24), run_before=show_voice)
+
+
+HUNG_S = 3.0
+
+
+@pytest.mark.audio
+async def test_esc_never_waits_for_the_sound_device(make_config, starter_model, whisper, piper, headphones):  # noqa: F811
+    config = make_config('[sampler]\ntemperature = 0.0\nmax_tokens = 60\n[stt]\nlanguage = "en"\n')
+    runtime = build_runtime(config, model=starter_model)
+    app = make_app(config, runtime=runtime, voice=True)
+    app.voice.models = (whisper, piper)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.voice.active, 60)
+            player = app.voice.loop.player
+            real_stop = player.stop
+
+            def hung_stop():  # PortAudio's abort when the sound server has gone away
+                time.sleep(HUNG_S)
+                return real_stop()
+
+            player.stop = hung_stop
+            await send(pilot, app, "Tell me a story about a dragon.")
+            await wait_until(pilot, lambda: app.voice_strip.speaking, 120)
+            started = time.monotonic()
+            await pilot.press("escape")
+            await pilot.pause()
+            assert time.monotonic() - started < HUNG_S / 3  # the UI went on drawing
+            await wait_until(pilot, lambda: not app.voice_strip.speaking, HUNG_S + 10)
+    finally:
+        await app.voice.shutdown()
+        runtime.log.close()
