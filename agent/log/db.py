@@ -206,6 +206,25 @@ class DialogueLog:
                 raise
             conn.execute("COMMIT")
 
+    @contextmanager
+    def transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction for modules that extend the log (curation): committed on success,
+        rolled back on any error; ``action`` names it in error messages."""
+        with self._transaction(action) as conn:
+            yield conn
+
+    @contextmanager
+    def snapshot(self, action: str = "reading") -> Iterator[sqlite3.Connection]:
+        """The connection inside one read transaction (a consistent snapshot), under the lock."""
+        with self._lock, self._translate(action):
+            conn = self._connection()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             raise LogError(f"{self.path}: dialogue log is closed")

@@ -15,6 +15,9 @@ columns that belong to the other role are NULL):
   ``ensure_ascii=False``. ``parent_id`` is the user turn an assistant turn answers;
   ``alternative_of`` is the first reply a regenerated reply replaces (never deleted).
 - ``reply_drafts`` (3): replies while they stream, see :mod:`agent.log.drafts`.
+- ``curation`` (4): the user's curation actions (ratings, edits, preferred replies, exclusions,
+  tags, corrected transcripts), apart from the turns they are about, which never change; undo sets
+  ``undone_at``. See :mod:`agent.harvest.curation`.
 - ``token_telemetry``: one row per assistant turn with its TokenSteps packed by
   :mod:`agent.log.codec`, apart from ``turns`` so reading a conversation never drags the blobs.
 
@@ -117,10 +120,33 @@ CREATE TABLE reply_drafts (
 );
 """
 
+_CURATION = """
+-- one row per curation action; the turns it is about are never changed. An action is never
+-- deleted or rewritten: undo sets undone_at. value is JSON (the rating, the corrected text, the tag).
+CREATE TABLE curation (
+    id          INTEGER PRIMARY KEY,
+    created_at  REAL NOT NULL,
+    target      TEXT NOT NULL CHECK (target IN ('turn', 'conversation')),
+    target_id   INTEGER NOT NULL,
+    action      TEXT NOT NULL CHECK (action IN ('rate', 'edit', 'prefer', 'exclude', 'tag', 'transcript')),
+    value       TEXT,
+    undone_at   REAL
+);
+CREATE INDEX curation_by_target ON curation(target, target_id, id);
+CREATE TRIGGER curation_never_rewritten BEFORE UPDATE OF id, created_at, target, target_id, action, value
+ON curation BEGIN
+    SELECT RAISE(ABORT, 'curation actions are never rewritten: undo them');
+END;
+CREATE TRIGGER curation_never_deleted BEFORE DELETE ON curation BEGIN
+    SELECT RAISE(ABORT, 'curation actions are never deleted: undo them');
+END;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: conversations, turns, token telemetry", _BASE_SCHEMA),
     Migration(2, "preference label column and lookup indexes", _LABELS_AND_INDEXES),
     Migration(3, "error text of failed replies; drafts of replies while they stream", _ERRORS_AND_DRAFTS),
+    Migration(4, "curation actions (ratings, edits, preferences, exclusions, tags, transcripts)", _CURATION),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
