@@ -1,4 +1,5 @@
-"""``epistemic log list|show``: browse the dialogue log from a terminal or a script."""
+"""``epistemic log list|show``: browse the dialogue log from a terminal or a script (the curation
+commands, ``log rate|edit|...``, live in :mod:`agent.cli.curate_cmd`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import click
 
+from agent.cli.curate_cmd import attach
+from agent.harvest.curation import CurationState, state_of
 from agent.log import DialogueLog, TelemetryError
 from agent.log.db import is_writable
 from agent.log.reads import is_active, latest_alternatives, reply_group
@@ -26,7 +29,11 @@ from agent.records import StoredTurn
 
 @click.group()
 def log() -> None:
-    """Browse the dialogue log (every turn, with its provenance and token telemetry)."""
+    """Browse and curate the dialogue log (every turn, with its provenance and token telemetry).
+
+    Curation (rate, edit, prefer, exclude, tag, transcript) is kept beside the turns, which never
+    change; every action prints an id that `epistemic log undo` takes back.
+    """
 
 
 @contextmanager
@@ -79,18 +86,58 @@ def show(ctx: click.Context, conversation_id: int, as_json: bool, tokens: bool) 
         meta = opened.conversation_meta(conversation_id)
         turns = opened.conversation_turns(conversation_id)
         telemetry = {t.id: _telemetry(opened, t) for t in turns if t.role == "assistant"}
+        state = state_of(opened)
     if as_json:
         payload = dataclasses.asdict(summary) | {"meta": meta}
-        payload["turns"] = [_turn_json(t, turns, telemetry.get(t.id), tokens) for t in turns]
+        payload["turns"] = [_turn_json(t, turns, telemetry.get(t.id), tokens) | {"curation": _marks(state, t)}
+                            for t in turns]
+        payload["tags"] = sorted(state.tags.get(conversation_id, ()))
+        payload["excluded"] = conversation_id in state.excluded_conversations
         click.echo(_dump(payload))
         return
     title = f' "{summary.title}"' if summary.title else ""
     click.echo(f"Conversation {summary.id}{title} · persona {summary.persona} · "
-               f"started {when(summary.started_at, seconds=True)} · {summary.turns} turns")
+               f"started {when(summary.started_at, seconds=True)} · {summary.turns} turns"
+               + _conversation_marks(state, conversation_id))
     for turn in turns:
         click.echo("")
         for line in _turn_lines(turn, turns, telemetry.get(turn.id), tokens):
             click.echo(line)
+        for line in _curation_lines(state, turn):
+            click.echo(line)
+
+
+def _conversation_marks(state: CurationState, conversation_id: int) -> str:
+    tags = sorted(state.tags.get(conversation_id, ()))
+    marks = (" · tags: " + ", ".join(tags)) if tags else ""
+    return marks + (" · [EXCLUDED]" if conversation_id in state.excluded_conversations else "")
+
+
+def _marks(state: CurationState, turn: StoredTurn) -> dict[str, Any]:
+    """A turn's effective curation: rating, note, correction, preferred, excluded, transcript."""
+    marks: dict[str, Any] = {}
+    if turn.id in state.ratings:
+        marks["rating"], marks["note"] = state.ratings[turn.id]
+    if turn.id in state.edits:
+        marks["edit"] = state.edits[turn.id]
+    if turn.id in state.transcripts:
+        marks["transcript"] = state.transcripts[turn.id]
+    if turn.id in state.preferred.values():
+        marks["preferred"] = True
+    if turn.id in state.excluded_turns:
+        marks["excluded"] = True
+    return marks
+
+
+def _curation_lines(state: CurationState, turn: StoredTurn) -> list[str]:
+    marks = _marks(state, turn)
+    flags = [f"rated {marks['rating']}" + (f" ({marks['note']})" if marks.get("note") else "")] if "rating" in marks else []
+    flags += [name for name in ("preferred", "excluded") if marks.get(name)]
+    lines = [f"    [curation: {', '.join(flags)}]"] if flags else []
+    for key, label in (("edit", "edited to"), ("transcript", "really said")):
+        if key in marks:
+            lines += [f"    [{label}:]", *_indent(marks[key], 6)]
+    return lines
 
 
 def _telemetry(opened: DialogueLog, turn: StoredTurn) -> list | str:
@@ -145,3 +192,6 @@ def _turn_json(turn: StoredTurn, turns: list[StoredTurn], steps: list | str | No
     elif tokens and steps is not None:
         out["tokens"] = [dataclasses.asdict(s) for s in steps]
     return out
+
+
+attach(log)
