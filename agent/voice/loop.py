@@ -213,8 +213,10 @@ class VoiceLoop:
             return False
         return self._speaking.is_set() or time.perf_counter() < self._unmute_at
 
-    def _on_speech_started(self, detect_s: float) -> None:
-        if self.barge_in_enabled and self._reply is not None and self._speaking.is_set():
+    def _on_speech_started(self, detect_s: float) -> None:  # the capture thread
+        with self._reply_lock:
+            replying = self._reply is not None
+        if self.barge_in_enabled and replying and self._speaking.is_set():
             started = time.perf_counter()
             self.interrupt()
             self.last_barge_in_s = detect_s + time.perf_counter() - started

@@ -22,7 +22,7 @@ def _fixed_turn() -> list[Stamped]:
     events += [Stamped(0.1 + 0.01 * i, ReplyToken(s, "answer", s.text)) for i, s in enumerate(steps)]
     timings = Timings(42, len(steps), 0.05, 0.16, 43.75)
     result = GenerationResult("".join(WORDS), tuple(steps), "eos", timings, PreparedPrompt("p", tuple(range(42))))
-    events.append(Stamped(0.2, TurnFinished(2, "".join(WORDS), "Recall the forms.", result, False)))
+    events.append(Stamped(0.2, TurnFinished(2, "".join(WORDS), "Recall the forms.", result, False, logged=True)))
     return events
 
 
