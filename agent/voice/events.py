@@ -74,8 +74,6 @@ class WaterfallReady:
     waterfall: Any  # agent.voice.waterfall.Waterfall
 
 
-VoiceNotice = Notice  # the same class, for agent/voice/turns.py until it imports Notice itself
-
 VoiceEvent = (
     MicLevel | VadStateChanged | PartialTranscriptUpdated | UserUtterance | SpeakingChanged | BargedIn
     | WaterfallReady | Notice | DeviceLost

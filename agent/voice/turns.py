@@ -14,15 +14,20 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from agent.errors import LogError
+from agent.events import EventSink, Notice, TurnFinished
 from agent.private import private_dir, private_file
-from agent.voice.events import UserUtterance, VoiceNotice
+from agent.voice.events import UserUtterance
 from agent.voice.waterfall import Waterfall
 from audio.pcm import STT_RATE, write_wav
+
+if TYPE_CHECKING:
+    from agent.voice.listener import Utterance
+    from agent.voice.speaker import SpokenOutcome
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +48,28 @@ class Heard:
         return UserUtterance(self.text, self.audio_path, self.stt)
 
 
-class TurnRecorder:
-    """Transcribes utterances and keeps audio, transcripts and spoken replies in the log."""
+class SpokenLog(Protocol):
+    """The dialogue log as the recorder sees it (:class:`agent.log.DialogueLog` implements it)."""
 
-    def __init__(self, *, log: Any | None, data_dir: Path, keep_audio: bool, emit: Any = None) -> None:
+    def update_spoken(self, turn_id: int, *, heard_text: str | None, spoken_text: str | None,
+                      extra: dict | None = None) -> None:
+        """Complete a logged reply with what was spoken and heard."""
+        ...
+
+
+class TurnRecorder:
+    """Transcribes utterances and keeps audio, transcripts and spoken replies in the log.
+
+    Called from the voice loop's turn worker only; it holds no state between calls but its settings.
+    """
+
+    def __init__(self, *, log: SpokenLog | None, data_dir: Path, keep_audio: bool, emit: EventSink | None = None) -> None:
         self.log = log
         self.data_dir = Path(data_dir)
         self.keep_audio = keep_audio
         self._emit = emit or (lambda event: None)
 
-    def transcribe(self, utterance: Any) -> Heard | None:
+    def transcribe(self, utterance: Utterance) -> Heard | None:
         """The final transcript of a :class:`agent.voice.listener.Utterance` (None: nothing said)."""
         started = time.perf_counter()
         utterance.transcriber.stop()  # a partial still running delays the final one
@@ -74,23 +91,19 @@ class TurnRecorder:
             private_dir(self.data_dir)
             write_wav(private_file(self.data_dir / relative), pcm, sample_rate)
         except OSError as exc:
-            self._emit(VoiceNotice("warning", f"Could not keep your audio: {exc.strerror or exc}"))
+            self._emit(Notice("warning", f"Could not keep your audio: {exc.strerror or exc}"))
             return None
         return relative.as_posix()
 
-    def store_reply(self, finished: Any, outcome: Any, waterfall: Waterfall | None) -> None:
+    def store_reply(self, finished: TurnFinished, outcome: SpokenOutcome, waterfall: Waterfall | None) -> None:
         """Complete the assistant turn with what was spoken, what was heard and the waterfall."""
-        if self.log is None or finished.turn_id is None or finished.turn_id < 0:
+        if self.log is None or not finished.logged or finished.turn_id is None:
             return
         extra: dict[str, Any] = {"voice": {"interrupted": outcome.interrupted, "played_s": outcome.played_s,
                                            "sentences": outcome.sentences}}
         if waterfall is not None:
             extra["waterfall"] = waterfall.as_record()
-        update = getattr(self.log, "update_spoken", None)
-        if update is None:
-            log.warning("this dialogue log cannot store spoken text yet (no update_spoken)")
-            return
         try:
-            update(finished.turn_id, heard_text=outcome.heard_text, spoken_text=outcome.spoken_text, extra=extra)
+            self.log.update_spoken(finished.turn_id, heard_text=outcome.heard_text, spoken_text=outcome.spoken_text, extra=extra)
         except LogError as exc:
-            self._emit(VoiceNotice("error", f"Could not log what was spoken: {exc}"))
+            self._emit(Notice("error", f"Could not log what was spoken: {exc}"))
