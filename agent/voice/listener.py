@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from audio.events import PartialTranscript, SpeechEnded, SpeechRejected, SpeechS
 from audio.pcm import rms_dbfs
 from audio.protocols import SpeechToText, VoiceActivityDetector
 from audio.streaming import StreamingTranscriber
+
+if TYPE_CHECKING:
+    from audio.stt import WhisperStt
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +169,8 @@ class Listener:
     # -- utterances (any thread) ---------------------------------------------------------
 
     def _new_transcriber(self) -> StreamingTranscriber:
-        return StreamingTranscriber(self.stt, language=self.language, emit=self._partial).start()  # type: ignore[arg-type]
+        stt = cast("WhisperStt", self.stt)  # StreamingTranscriber is typed for Whisper; it uses the protocol only
+        return StreamingTranscriber(stt, language=self.language, emit=self._partial).start()
 
     def _take(self, *, vad: bool = False) -> StreamingTranscriber | None:
         """Take the utterance in progress; ``vad``: only a hands-free one (the VAD's to end)."""
