@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.llm.exllamav2.settings import ExLlamaV2Settings
+from agent.llm.openai.settings import OpenAISettings
 from agent.llm.sampler import SamplerSettings
 from audio.settings import AudioSettings, SttSettings, TtsSettings, VadSettings
 
@@ -93,4 +94,5 @@ class Settings(_Section):
     stt: SttSettings = Field(default_factory=SttSettings, description="[stt] speech-to-text (Whisper).")
     tts: TtsSettings = Field(default_factory=TtsSettings, description="[tts] text-to-speech (Piper).")
     exllamav2: ExLlamaV2Settings = Field(default_factory=ExLlamaV2Settings, description="[exllamav2] the GPU backend's cache, splits and speculative decoding.")
+    openai: OpenAISettings = Field(default_factory=OpenAISettings, description="[openai] the remote OpenAI-compatible server (vLLM, TabbyAPI, llama.cpp) the openai backend talks to.")
     personas: dict[str, PersonaSettings] = Field(default_factory=dict, description="Personas defined inline ([personas.NAME]).")

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 BACKENDS: dict[str, str] = {
     "llama_cpp": "agent.llm.llamacpp.model:load",
     "exllamav2": "agent.llm.exllamav2.load:load",
+    "openai": "agent.llm.openai.model:load",
 }
 
 

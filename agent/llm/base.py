@@ -80,14 +80,23 @@ class SpeculativeStats:
 
 @dataclass(frozen=True)
 class PreparedPrompt:
-    """The prompt exactly as it is sent to the model."""
+    """The prompt exactly as it is sent to the model.
+
+    Backends that send chat messages rather than tokens (a remote OpenAI-compatible server) keep
+    them in ``messages``; where they only know how many tokens the prompt has, not which,
+    ``token_ids`` is empty and ``counted_tokens`` holds that (possibly approximate) count.
+    """
 
     text: str
     token_ids: tuple[int, ...]
+    messages: tuple[ChatMessage, ...] = ()
+    counted_tokens: int | None = None
 
     @property
     def token_count(self) -> int:
-        return len(self.token_ids)
+        if self.token_ids or self.counted_tokens is None:
+            return len(self.token_ids)
+        return self.counted_tokens
 
 
 @dataclass(frozen=True)
