@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "reply": "agent.cli.voice_cmds:reply",
     "voice": "agent.cli.voice_cmds:voice",
     "tokenize": "agent.cli.tokenize_cmd:tokenize",
+    "dataset": "agent.cli.dataset_cmd:dataset",
 }
 
 
