@@ -10,19 +10,23 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from audio.errors import AudioFileError, AudioModelError
+from audio.errors import AudioModelError
+from audio.files import (
+    load_audio_file as load_audio_file,  # re-exported: callers import it from here
+)
 from audio.pcm import STT_RATE, loudest_dbfs, to_float32
 from audio.phantom import PhantomGuard, SegmentStats
+from audio.protocols import SpeechToText as SpeechToText  # re-exported
 from audio.settings import SttSettings
+from audio.vad import speech_spans
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +68,6 @@ class Transcript:
         data.pop("segments")
         data["dropped"] = list(self.dropped)
         return data
-
-
-class SpeechToText(Protocol):
-    """The speech-to-text capability."""
-
-    def transcribe(self, pcm: np.ndarray, *, final: bool = True, language: str | None = None,
-                   cancel: threading.Event | None = None) -> Transcript: ...
-
-    def transcribe_file(self, path: str | os.PathLike[str], *, language: str | None = None) -> Transcript: ...
 
 
 def resolve_model(spec: str) -> str:
@@ -118,12 +113,17 @@ class WhisperStt:
         log.info("Whisper model %s loaded (%s, %s)", spec, settings.device, settings.compute_type)
         return cls(loaded, settings, Path(spec).name or spec)
 
-    def options(self, *, final: bool = True, language: str | None = None) -> dict[str, Any]:
-        """Keyword arguments for ``WhisperModel.transcribe`` (final: full quality; partial: cheap)."""
+    def options(self, *, final: bool = True, language: str | None = None, recording: bool = False) -> dict[str, Any]:
+        """Keyword arguments for ``WhisperModel.transcribe``.
+
+        final: full quality (``beam_size``); partial: greedy and cheap; recording (a file or voice
+        message, not latency-bound): ``file_beam_size``, faster-whisper's own default of 5.
+        """
         s = self.settings
+        beam = s.file_beam_size if recording else s.beam_size if final else 1
         opts: dict[str, Any] = dict(
             language=language_arg(language if language is not None else s.language),
-            beam_size=s.beam_size if final else 1,
+            beam_size=beam,
             condition_on_previous_text=False,
             initial_prompt=s.initial_prompt or None,
             hotwords=s.hotwords or None,
@@ -131,32 +131,51 @@ class WhisperStt:
             log_prob_threshold=s.logprob_threshold,
             compression_ratio_threshold=s.compression_ratio_threshold,
         )
-        if not final:
+        if not final and not recording:
             opts.update(temperature=0.0, without_timestamps=True)
         return opts
 
     def transcribe(self, pcm: np.ndarray, *, final: bool = True, language: str | None = None,
                    cancel: threading.Event | None = None, vad_filter: bool = False) -> Transcript:
-        """Transcribe 16 kHz mono audio (blocking; iterate in a worker thread)."""
-        audio = to_float32(pcm)
+        """Transcribe a 16 kHz mono utterance (blocking; iterate in a worker thread).
+
+        ``vad_filter`` skips long stretches without speech (see :func:`audio.vad.speech_spans`);
+        for a whole recording use :meth:`transcribe_audio`, which also takes the file beam.
+        """
+        opts = self.options(final=final, language=language)
+        return self._run(to_float32(pcm), opts, final=final, cancel=cancel, skip_silence=vad_filter)
+
+    def transcribe_audio(self, audio: np.ndarray, *, language: str | None = None,
+                         cancel: threading.Event | None = None) -> Transcript:
+        """Transcribe a whole recording (a decoded file or voice message) at file quality (blocking)."""
+        opts = self.options(language=language, recording=True)
+        return self._run(to_float32(audio), opts, final=True, cancel=cancel, skip_silence=self.settings.file_vad_filter)
+
+    def transcribe_file(self, path: str | os.PathLike[str], *, language: str | None = None) -> Transcript:
+        """Transcribe an audio file (wav, flac, mp3, ogg/opus...; any rate or channel count)."""
+        return self.transcribe_audio(load_audio_file(path), language=language)
+
+    def _run(self, audio: np.ndarray, opts: dict[str, Any], *, final: bool, cancel: threading.Event | None,
+             skip_silence: bool) -> Transcript:
         started = time.perf_counter()
         if len(audio) == 0 or (cancel is not None and cancel.is_set()):
             return self._empty(audio, final, started, cancelled=len(audio) > 0)
         level = loudest_dbfs(audio)
         if level < self.settings.silence_dbfs:
             return self._empty(audio, final, started, dropped=(f"near-silent audio ({level:.0f} dBFS)",))
-        segments, info = self.model.transcribe(audio, vad_filter=vad_filter, **self.options(final=final, language=language))
+        if skip_silence:
+            spans = speech_spans(audio)
+            if not spans:
+                return self._empty(audio, final, started, dropped=("no speech found by the VAD",))
+            if spans != [(0.0, len(audio) / STT_RATE)]:
+                opts = opts | {"clip_timestamps": [t for span in spans for t in span]}
+        segments, info = self.model.transcribe(audio, **opts)
         raw: list[Any] = []
         for seg in segments:  # the lazy generator does the decoding work here
             raw.append(seg)
             if cancel is not None and cancel.is_set():
                 break
         return self._build(audio, raw, info, final, started, cancelled=bool(cancel and cancel.is_set()))
-
-    def transcribe_file(self, path: str | os.PathLike[str], *, language: str | None = None) -> Transcript:
-        """Transcribe an audio file (wav, flac, mp3, ogg/opus...; any rate or channel count)."""
-        audio = load_audio_file(path)
-        return self.transcribe(audio, language=language, vad_filter=self.settings.file_vad_filter)
 
     def _empty(self, audio: np.ndarray, final: bool, started: float, cancelled: bool = False,
                dropped: tuple[str, ...] = ()) -> Transcript:
@@ -198,57 +217,3 @@ def _weighted(pairs: list[tuple[float, float]], default: float) -> float:
         return default
     weights = [max(duration, 0.01) for duration, _ in pairs]
     return float(sum(w * v for w, (_, v) in zip(weights, pairs, strict=True)) / sum(weights))
-
-
-def _one_line(exc: Exception) -> str:
-    """A decoder error without errno noise or the repeated file name."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
-    return re.sub(r":\s*'[^']*'$", "", text)
-
-
-def load_audio_file(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode any audio file to 16 kHz mono float32 (AudioFileError with one line when it can't)."""
-    from faster_whisper import decode_audio
-
-    p = Path(path)
-    if not p.is_file():
-        raise AudioFileError(f"{p}: file not found")
-    if p.stat().st_size == 0:
-        raise AudioFileError(f"{p}: empty file")
-    try:
-        audio = decode_audio(str(p), sampling_rate=STT_RATE)
-    except Exception as exc:  # PyAV raises many error types for broken input
-        detail = _one_line(exc)
-        raise AudioFileError(f"{p}: not a readable audio file ({detail})") from None
-    if len(audio) == 0:
-        raise AudioFileError(f"{p}: no audio in file (empty or truncated)")
-    _check_complete(p, len(audio) / STT_RATE)
-    return audio
-
-
-def _check_complete(path: Path, decoded_s: float) -> None:
-    """AudioFileError when the file's header promises much more audio than could be decoded."""
-    declared = _declared_seconds(path)
-    if declared and decoded_s < 0.9 * declared - 0.05:
-        raise AudioFileError(f"{path}: truncated file (header says {declared:.1f} s, only {decoded_s:.1f} s present)")
-    with path.open("rb") as f:
-        head = f.read(12)
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        riff_size = int.from_bytes(head[4:8], "little") + 8
-        if path.stat().st_size < riff_size - 64:
-            raise AudioFileError(f"{path}: truncated WAV file ({path.stat().st_size} of {riff_size} bytes)")
-
-
-def _declared_seconds(path: Path) -> float | None:
-    """Duration stored in the stream header (e.g. FLAC's sample count), when there is one."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.audio[0]
-            if stream.duration and stream.time_base:
-                return float(stream.duration * stream.time_base)
-    except (av.error.FFmpegError, IndexError):
-        return None
-    return None

@@ -13,12 +13,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from audio.errors import AudioModelError
 from audio.pcm import write_wav
+from audio.protocols import TextToSpeech as TextToSpeech  # re-exported
 from audio.settings import TtsSettings
 from audio.textprep import SpokenText, speakable
 
@@ -40,14 +41,6 @@ class SpeechChunk:
     def duration_s(self) -> float:
         """Length of the audio in seconds."""
         return len(self.pcm) / self.sample_rate
-
-
-class TextToSpeech(Protocol):
-    """The text-to-speech capability."""
-
-    sample_rate: int
-
-    def synthesize(self, text: str, *, cancel: threading.Event | None = None) -> Iterator[SpeechChunk]: ...
 
 
 def resolve_voice(spec: str | Path | None) -> Path:

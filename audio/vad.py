@@ -40,6 +40,38 @@ class SileroCheck:
         return 1000.0 * sum(s["end"] - s["start"] for s in stamps) / sample_rate
 
 
+MIN_SKIP_S = 30.0  # a stretch without speech this long (a whole Whisper window) is skipped; shorter cuts cost accuracy
+SPEECH_PAD_S = 0.4  # kept around each stretch of speech, so no syllable is clipped
+MIN_SPEECH_MS = 250  # shorter blips (a click, a cough in noise) are not speech
+
+
+def speech_spans(audio: np.ndarray, *, min_skip_s: float = MIN_SKIP_S, threshold: float = 0.5) -> list[tuple[float, float]]:
+    """The stretches of a recording worth transcribing, in seconds; [] when Silero hears no speech.
+
+    Only stretches of at least ``min_skip_s`` without speech are left out; shorter pauses, and a
+    lead-in or tail shorter than that, stay, so Whisper hears the speech as it was recorded. A
+    recording with no such stretch comes back as one span from 0 to its end.
+    """
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    opts = VadOptions(threshold=threshold, min_speech_duration_ms=MIN_SPEECH_MS,
+                      min_silence_duration_ms=int(min_skip_s * 1000), speech_pad_ms=int(SPEECH_PAD_S * 1000))
+    found = get_speech_timestamps(to_float32(audio), opts, sampling_rate=STT_RATE)
+    spans: list[tuple[float, float]] = []
+    for stamp in found:
+        start, end = stamp["start"] / STT_RATE, stamp["end"] / STT_RATE
+        if spans and start - spans[-1][1] < min_skip_s:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    duration = len(audio) / STT_RATE
+    if spans and spans[0][0] < min_skip_s:
+        spans[0] = (0.0, spans[0][1])
+    if spans and duration - spans[-1][1] < min_skip_s:
+        spans[-1] = (spans[-1][0], duration)
+    return spans
+
+
 class VadSegmenter:
     """Turns a stream of 16 kHz mono blocks into utterance events."""
 
