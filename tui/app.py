@@ -30,6 +30,7 @@ from tui.bridge import TurnBridge, TurnEnded
 from tui.commands import PersonaCommands
 from tui.loader import RuntimeLoader
 from tui.screens.conversation import ConversationScreen
+from tui.screens.harvest import HarvestScreen
 from tui.screens.help import HelpScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.persona import PersonaPicker
@@ -366,6 +367,16 @@ class EpistemicApp(App[None]):
             self.notify("The dialogue log is off ([log] enabled = false).", severity="warning")
             return
         self.push_screen(HistoryScreen(runtime.log), self._continue_conversation)
+
+    def action_harvest(self) -> None:
+        """F11: curate the log. Uses the engine's log once loaded; before that, opens the file."""
+        if self.runtime is not None and self.runtime.log is None:
+            self.notify("The dialogue log is off ([log] enabled = false).", severity="warning")
+            return
+        if self.runtime is not None:
+            self.push_screen(HarvestScreen(self.runtime.log))
+        else:
+            self.push_screen(HarvestScreen(path=self.config.log_path()))
 
     def _continue_conversation(self, conversation_id: int | None) -> None:
         """Open a logged conversation: read in the engine worker, drawn when the job ends."""

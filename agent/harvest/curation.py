@@ -6,7 +6,8 @@ The turns an action is about never change. An action is never deleted: :func:`un
 action not undone; for tags, per tag value; for preferences, per reply group. So undoing the latest
 rating brings back the one before it.
 
-Write side (CLI, TUI): functions taking a :class:`~agent.log.db.DialogueLog`, each validating
+Write side (CLI, TUI): functions taking a :class:`~agent.log.db.DialogueLog` (a
+:class:`CurationStore`), each validating
 inside its own write transaction and returning the new action's id; problems are one-line
 :class:`~agent.errors.LogError`. Read side (exporters, UI): functions taking a plain
 ``sqlite3.Connection`` (a read snapshot); a log never migrated to schema 4 reads as no curation.
@@ -17,11 +18,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from agent.errors import LogError
-from agent.log.db import DialogueLog
 from agent.log.migrations import user_version
 
 Target = Literal["turn", "conversation"]
@@ -29,6 +30,18 @@ Rating = Literal["good", "bad"]
 ACTIONS = ("rate", "edit", "prefer", "exclude", "tag", "transcript")
 RATINGS = ("good", "bad")
 CURATION_SCHEMA = 4
+
+
+class CurationStore(Protocol):
+    """Where curation is written and read: :class:`agent.log.db.DialogueLog` (any thread)."""
+
+    def transaction(self, action: str) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction, committed on success."""
+        ...
+
+    def snapshot(self, action: str = "reading") -> AbstractContextManager[sqlite3.Connection]:
+        """One consistent read."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -160,7 +173,7 @@ def conversation_actions(conn: sqlite3.Connection, conversation_id: int) -> list
     return [_action(tuple(row)) for row in found]
 
 
-def state_of(log: DialogueLog) -> CurationState:
+def state_of(log: CurationStore) -> CurationState:
     """:func:`load_state` on a log opened by this process."""
     with log.snapshot("reading the curation") as conn:
         return load_state(conn)
@@ -169,7 +182,7 @@ def state_of(log: DialogueLog) -> CurationState:
 # ------------------------------------------------------------------------------------ writing
 
 
-def rate(log: DialogueLog, turn_id: int, rating: str, note: str | None = None) -> int:
+def rate(log: CurationStore, turn_id: int, rating: str, note: str | None = None) -> int:
     """Rate an assistant reply good or bad, with an optional note; the new action's id."""
     if rating not in RATINGS:
         raise LogError(f"rating must be good or bad, not {rating!r}")
@@ -179,7 +192,7 @@ def rate(log: DialogueLog, turn_id: int, rating: str, note: str | None = None) -
         return _insert(conn, "turn", turn_id, "rate", {"rating": rating, "note": note})
 
 
-def edit(log: DialogueLog, turn_id: int, text: str) -> int:
+def edit(log: CurationStore, turn_id: int, text: str) -> int:
     """Keep a corrected reply beside the original (chosen = the edit, rejected = the original)."""
     with log.transaction("saving a corrected reply") as conn:
         row = _assistant(conn, turn_id, "edited")
@@ -190,7 +203,7 @@ def edit(log: DialogueLog, turn_id: int, text: str) -> int:
         return _insert(conn, "turn", turn_id, "edit", {"text": text})
 
 
-def prefer(log: DialogueLog, turn_id: int) -> int:
+def prefer(log: CurationStore, turn_id: int) -> int:
     """Mark a reply as the preferred one among the regenerated alternatives of its group."""
     with log.transaction("preferring a reply") as conn:
         row = _assistant(conn, turn_id, "preferred")
@@ -202,7 +215,7 @@ def prefer(log: DialogueLog, turn_id: int) -> int:
         return _insert(conn, "turn", turn_id, "prefer", {"group": group})
 
 
-def exclude(log: DialogueLog, target: Target, target_id: int) -> int:
+def exclude(log: CurationStore, target: Target, target_id: int) -> int:
     """Leave a turn or a whole conversation out of every export (undo to include it again)."""
     with log.transaction(f"excluding a {target}") as conn:
         _require(conn, target, target_id)
@@ -211,7 +224,7 @@ def exclude(log: DialogueLog, target: Target, target_id: int) -> int:
         return _insert(conn, target, target_id, "exclude", {})
 
 
-def include(log: DialogueLog, target: Target, target_id: int) -> list[int]:
+def include(log: CurationStore, target: Target, target_id: int) -> list[int]:
     """Undo the exclusion of a turn or conversation; the ids of the actions undone."""
     with log.transaction(f"including a {target}") as conn:
         ids = _active_ids(conn, target, target_id, "exclude")
@@ -221,7 +234,7 @@ def include(log: DialogueLog, target: Target, target_id: int) -> list[int]:
         return ids
 
 
-def tag(log: DialogueLog, conversation_id: int, name: str) -> int:
+def tag(log: CurationStore, conversation_id: int, name: str) -> int:
     """Tag a conversation (a tag is removed by undoing it, or with :func:`untag`)."""
     name = name.strip()
     if not name or any(not ch.isprintable() for ch in name):
@@ -233,7 +246,7 @@ def tag(log: DialogueLog, conversation_id: int, name: str) -> int:
         return _insert(conn, "conversation", conversation_id, "tag", {"tag": name})
 
 
-def untag(log: DialogueLog, conversation_id: int, name: str) -> list[int]:
+def untag(log: CurationStore, conversation_id: int, name: str) -> list[int]:
     """Remove a tag from a conversation; the ids of the tag actions undone."""
     with log.transaction("removing a tag") as conn:
         ids = _active_ids(conn, "conversation", conversation_id, "tag", name.strip())
@@ -243,7 +256,7 @@ def untag(log: DialogueLog, conversation_id: int, name: str) -> list[int]:
         return ids
 
 
-def correct_transcript(log: DialogueLog, user_turn_id: int, text: str) -> int:
+def correct_transcript(log: CurationStore, user_turn_id: int, text: str) -> int:
     """Keep what was really said beside the speech-to-text transcript of a spoken user turn."""
     with log.transaction("correcting a transcript") as conn:
         row = _turn(conn, user_turn_id)
@@ -256,7 +269,7 @@ def correct_transcript(log: DialogueLog, user_turn_id: int, text: str) -> int:
         return _insert(conn, "turn", user_turn_id, "transcript", {"text": text})
 
 
-def undo(log: DialogueLog, action_id: int) -> int:
+def undo(log: CurationStore, action_id: int) -> int:
     """Undo one action (it stays in the log, stamped ``undone_at``); returns its id."""
     with log.transaction("undoing a curation action") as conn:
         row = conn.execute("SELECT undone_at FROM curation WHERE id = ?", (action_id,)).fetchone()
@@ -268,7 +281,7 @@ def undo(log: DialogueLog, action_id: int) -> int:
         return action_id
 
 
-def last_action(log: DialogueLog, conversation_id: int) -> CurationAction | None:
+def last_action(log: CurationStore, conversation_id: int) -> CurationAction | None:
     """The latest action not undone on a conversation or its turns (what "undo last" undoes)."""
     with log.snapshot("reading the curation") as conn:
         active = [a for a in conversation_actions(conn, conversation_id) if a.active]

@@ -62,6 +62,7 @@ class ConversationScreen(Screen[None]):
         Binding("f8", "app.push_to_talk", "Talk", show=False),
         Binding("f9", "app.toggle_voice_mode", "Voice mode", show=False),
         Binding("f10", "app.toggle_barge_in", "Barge-in", show=False),
+        Binding("f11", "app.harvest", "Harvest", show=False),
     ]
 
     def __init__(self) -> None:

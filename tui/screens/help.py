@@ -29,6 +29,7 @@ under **reasoning**: click it (or focus it and press Enter) to read it.
 | F8 | push-to-talk: press to talk, press again to send; also cuts off speech |
 | F9 | hands-free (the VAD hears you) / push-to-talk |
 | F10 | half-duplex (mic ignored while it speaks) / barge-in (speak to interrupt; use headphones) |
+| F11 | harvest: rate (g / b), edit (e), prefer (p), exclude (x) replies for training datasets; u undoes |
 | F1 | this help |
 | Ctrl+Q | quit |
 
