@@ -29,7 +29,6 @@ under **reasoning**: click it (or focus it and press Enter) to read it.
 | F8 | push-to-talk: press to talk, press again to send; also cuts off speech |
 | F9 | hands-free (the VAD hears you) / push-to-talk |
 | F10 | half-duplex (mic ignored while it speaks) / barge-in (speak to interrupt; use headphones) |
-| F11 | harvest: rate (g / b), edit (e), prefer (p), exclude (x) replies for training datasets; u undoes |
 | F1 | this help |
 | Ctrl+Q | quit |
 
@@ -45,6 +44,11 @@ the partial transcript; below it the last turn's latency waterfall (end of speec
 sure, high means torn between many tokens. The sparkline draws it for every token of the reply.
 
 Every turn is logged with the persona, every sampler value, timings and per-token telemetry.
+
+**Harvest** (F11) curates the log for training datasets: on the highlighted reply, g / b rate it
+good / bad, e edits it (Ctrl+S saves the correction beside the original), p prefers it over its
+regenerated alternatives, x excludes it; shift+X excludes the conversation, u undoes the last
+action. The top line says how many SFT conversations, DPO pairs and KTO rows an export would hold.
 """
 
 
