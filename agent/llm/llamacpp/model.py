@@ -13,6 +13,8 @@ import random
 import threading
 import time
 from collections.abc import Generator, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ModelError
@@ -34,6 +36,7 @@ from agent.llm.sampler import SamplerSettings
 
 if TYPE_CHECKING:
     from agent.config_load import LoadedConfig
+    from agent.llm.llamacpp.adapters import AdapterBank
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class LlamaCppModel:
         self._labels: dict[int, str] = {}
         self.n_ctx = int(llm.n_ctx())
         self.n_vocab = int(llm.n_vocab())
+        self._adapters: AdapterBank | None = None  # created on the first set_adapters
 
     # --- tokens --------------------------------------------------------------------------
 
@@ -153,6 +157,33 @@ class LlamaCppModel:
         finally:
             self._lock.release()
 
+    # --- LoRA personas -------------------------------------------------------------------
+
+    def set_adapters(self, adapters: Sequence[tuple[str | Path, float]]) -> float:
+        """Apply these (GGUF LoRA or adapter folder, scale) adapters from the next reply on; the seconds it took.
+
+        The base stays loaded; each adapter is loaded once and switched with llama.cpp's adapter
+        API, and the KV cache is cleared when the set changes. A misfit raises ModelError and
+        changes nothing. Waits for a running generation to finish.
+        """
+        from agent.llm.llamacpp.adapters import AdapterBank
+
+        if not self._lock.acquire(timeout=BUSY_TIMEOUT_S):
+            raise ModelError("the llama.cpp model is still busy with another reply")
+        try:
+            started = time.perf_counter()
+            if self._adapters is None:
+                self._adapters = AdapterBank(self._llm, self.info.path)
+            records, changed = self._adapters.apply(adapters)
+            if changed:
+                self._llm.reset()
+            seconds = time.perf_counter() - started
+        finally:
+            self._lock.release()
+        self.info = replace(self.info, adapters=tuple(records))
+        log.info("adapters %s applied in %.4f s", [r["id"] for r in records], seconds)
+        return seconds
+
     def clear_cache(self) -> None:
         """Forget the evaluated tokens (KV cache), e.g. after an adapter change; the next prompt is evaluated in full."""
         with self._lock:
@@ -162,6 +193,8 @@ class LlamaCppModel:
         """Free the model (waits for a running generation to finish first)."""
         with self._lock:
             if self._llm is not None:
+                if self._adapters is not None:
+                    self._adapters.clear()
                 self._llm.close()
                 self._llm = None
 

@@ -1,0 +1,97 @@
+"""Fixtures for the training and LoRA tests: fabricated PEFT adapters, an F32 copy of the starter
+GGUF, and the starter dequantised into trainable weights (once per session).
+
+Import the fixtures into a test module (``from tests.train_fixtures import dequantised_starter``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+STARTER_DIMS = {"hidden": 576, "heads": 9, "kv_heads": 3, "head_dim": 64, "inter": 1536, "layers": 30}
+MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def module_shapes(dims: dict[str, int]) -> dict[str, tuple[str, int, int]]:
+    """module -> (parent, in_features, out_features) of a Llama layer with these dimensions."""
+    h, q, kv, inter = dims["hidden"], dims["heads"] * dims["head_dim"], dims["kv_heads"] * dims["head_dim"], dims["inter"]
+    return {
+        "q_proj": ("self_attn", h, q), "k_proj": ("self_attn", h, kv), "v_proj": ("self_attn", h, kv),
+        "o_proj": ("self_attn", q, h), "gate_proj": ("mlp", h, inter), "up_proj": ("mlp", h, inter),
+        "down_proj": ("mlp", inter, h),
+    }
+
+
+def fabricate_peft_adapter(
+    folder: Path, dims: dict[str, int] = STARTER_DIMS, *, rank: int = 4, alpha: float = 8.0, seed: int = 0,
+    strength: float = 0.02, modules: tuple[str, ...] = MODULES,
+) -> Path:
+    """A real PEFT LoRA folder (adapter_config.json + safetensors) with random non-zero A and B."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(seed)
+    tensors: dict[str, np.ndarray] = {}
+    shapes = module_shapes(dims)
+    for layer in range(dims["layers"]):
+        for module in modules:
+            parent, n_in, n_out = shapes[module]
+            prefix = f"base_model.model.model.layers.{layer}.{parent}.{module}"
+            tensors[f"{prefix}.lora_A.weight"] = (rng.standard_normal((rank, n_in)) / np.sqrt(n_in)).astype(np.float32)
+            tensors[f"{prefix}.lora_B.weight"] = (rng.standard_normal((n_out, rank)) * strength).astype(np.float32)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    config: dict[str, Any] = {
+        "peft_type": "LORA", "r": rank, "lora_alpha": alpha, "target_modules": list(modules),
+        "lora_dropout": 0.0, "bias": "none", "task_type": "CAUSAL_LM", "base_model_name_or_path": "fabricated",
+    }
+    (folder / "adapter_config.json").write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+def write_f32_gguf(source: Path, out: Path) -> Path:
+    """``source`` GGUF with every tensor dequantised to F32 (same metadata), as transformers sees it."""
+    import gguf
+    from gguf.quants import dequantize
+
+    reader = gguf.GGUFReader(str(source))
+    arch = str(reader.fields["general.architecture"].contents())
+    writer = gguf.GGUFWriter(str(out), arch)
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
+            continue
+        value_type = field.types[0]
+        if value_type == gguf.GGUFValueType.ARRAY:
+            writer.add_key_value(key, field.contents(), value_type, sub_type=field.types[-1])
+        else:
+            writer.add_key_value(key, field.contents(), value_type)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    for tensor in reader.tensors:
+        values = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
+        writer.add_tensor(tensor.name, values.reshape([int(d) for d in reversed(tensor.shape)]))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out
+
+
+@pytest.fixture(scope="session")
+def starter_f32_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The starter GGUF with F32 weights: the exact weights transformers dequantises, for llama.cpp."""
+    from agent.llm.starter import starter_llm_path
+
+    return write_f32_gguf(starter_llm_path(), tmp_path_factory.mktemp("f32") / "smollm2-f32.gguf")
+
+
+@pytest.fixture(scope="session")
+def dequantised_starter(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The starter GGUF dequantised into a transformers folder (BaseWeights), once per session."""
+    from agent.llm.starter import starter_llm_path
+    from agent.train.base_weights import prepare_base
+
+    return prepare_base(str(starter_llm_path()), cache_root=tmp_path_factory.mktemp("train-base"))
