@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from agent.llm.exllamav2.settings import ExLlamaV2Settings
 from agent.llm.openai.settings import OpenAISettings
 from agent.llm.sampler import SamplerSettings
+from agent.train.settings import TrainSettings
 from audio.settings import AudioSettings, SttSettings, TtsSettings, VadSettings
 
 
@@ -95,4 +96,5 @@ class Settings(_Section):
     tts: TtsSettings = Field(default_factory=TtsSettings, description="[tts] text-to-speech (Piper).")
     exllamav2: ExLlamaV2Settings = Field(default_factory=ExLlamaV2Settings, description="[exllamav2] the GPU backend's cache, splits and speculative decoding.")
     openai: OpenAISettings = Field(default_factory=OpenAISettings, description="[openai] the remote OpenAI-compatible server (vLLM, TabbyAPI, llama.cpp) the openai backend talks to.")
+    train: TrainSettings = Field(default_factory=TrainSettings, description="[train] LoRA training defaults for `epistemic train sft|dpo`.")
     personas: dict[str, PersonaSettings] = Field(default_factory=dict, description="Personas defined inline ([personas.NAME]).")
