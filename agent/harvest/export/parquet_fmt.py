@@ -13,7 +13,7 @@ from agent.harvest.export.examples import Conversation, Example
 from agent.private import private_dir, private_opener
 
 FILE_FORMAT = "parquet"
-ROW_GROUP = 8192
+ROW_GROUP = 2048
 # provenance key -> (column, pyarrow type name)
 COLUMNS = {
     "turn_id": ("turn_ids", "int64"), "user_turn_id": ("user_turn_ids", "int64"),
@@ -62,6 +62,8 @@ class ParquetSink:
         self.pa = _pyarrow()
         self.root, self.folder = root, folder
         self.schema = schema()
+        # the system allocator hands freed row groups back, so RSS stays flat (jemalloc keeps them)
+        self.pa.set_memory_pool(self.pa.system_memory_pool())
         self._writers: dict[str, Any] = {}
         self._handles: dict[str, Any] = {}
         self._buffers: dict[str, list[dict[str, Any]]] = {}
