@@ -41,8 +41,9 @@ def make_client(settings: OpenAISettings) -> Any:
 
         raise MissingExtra("the openai backend needs the openai package: pip install 'epistemic-engine[remote]'") from None
     timeout = openai.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s)
-    # the SDK insists on a key; servers started without one ignore whatever is sent
-    return openai.OpenAI(base_url=settings.base_url, api_key=api_key(settings) or "no-key",
+    # read at each request, so a changed key takes effect without a restart; the SDK insists on
+    # some key, and servers started without one ignore whatever is sent
+    return openai.OpenAI(base_url=settings.base_url, api_key=lambda: api_key(settings) or "no-key",
                          timeout=timeout, max_retries=settings.max_retries)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ class Endpoint:
     """Where the server is: ``root`` is base_url without its ``/v1``. Immutable; any thread."""
 
     base_url: str
-    api_key: str | None
+    api_key_env: str
     timeout_s: float
 
     @property
@@ -44,4 +45,5 @@ class Endpoint:
         return answer if isinstance(answer, dict) else None
 
     def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        key = os.environ.get(self.api_key_env)
+        return {"Authorization": f"Bearer {key}"} if key else {}

@@ -25,7 +25,7 @@ from agent.llm.base import (
     ProgressCallback,
     TokenStep,
 )
-from agent.llm.openai.client import Target, api_key, make_client, translate
+from agent.llm.openai.client import Target, make_client, translate
 from agent.llm.openai.errors import ServerRefused
 from agent.llm.openai.http import Endpoint
 from agent.llm.openai.sampling import check_remote_sampler, request_fields
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BACKEND = "openai"
+TOKENIZE_TIMEOUT_S = 10.0  # a tokenize call that takes longer falls back to an estimate
 
 
 class OpenAIModel:
@@ -171,7 +172,7 @@ def load(config: LoadedConfig, progress: ProgressCallback | None = None) -> Open
     served = served_models(client, target)
     name, trained = pick_model(settings.model, served, settings.base_url)
     _report(progress, 0.5, f"{name} is served; finding its tokenizer")
-    endpoint = Endpoint(settings.base_url, api_key(settings), settings.read_timeout_s)
+    endpoint = Endpoint(settings.base_url, settings.api_key_env, min(settings.read_timeout_s, TOKENIZE_TIMEOUT_S))
     tokenizer = probe_tokenizer(endpoint, name)
     context = min(config.settings.llm.context_size, trained) if trained else config.settings.llm.context_size
     info = ModelInfo(backend=BACKEND, model_id=name, path=settings.base_url, file_hash="", context_size=int(context))

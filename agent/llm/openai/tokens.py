@@ -19,6 +19,7 @@ from typing import Literal
 
 from agent.errors import UserError
 from agent.llm.base import ChatMessage
+from agent.llm.openai.errors import RemoteModelError
 from agent.llm.openai.http import Endpoint
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,21 @@ class ServerTokenizer:
         self.model = model
         self.dialect: Dialect = dialect
 
+    def _ask(self, path: str, body: dict[str, object]) -> dict[str, object] | None:
+        """The server's answer, or None when it fails: counting falls back to an estimate, so a
+        refused key or a dead server surfaces as the reply's own clear error, with the turn logged."""
+        try:
+            return self.endpoint.post(path, body)
+        except RemoteModelError as exc:
+            log.warning("token count estimated: %s", exc)
+            return None
+
     def text_ids(self, text: str) -> list[int] | None:
         """Token ids of ``text`` without special tokens; None when the server cannot tell."""
         if self.dialect == "vllm":
-            answer = self.endpoint.post("/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False})
+            answer = self._ask("/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False})
         elif self.dialect == "llama_cpp_python":
-            answer = self.endpoint.post("/extras/tokenize", {"model": self.model, "input": text})
+            answer = self._ask("/extras/tokenize", {"model": self.model, "input": text})
         else:
             return None
         tokens = (answer or {}).get("tokens")
@@ -70,7 +80,7 @@ class ServerTokenizer:
     def prompt(self, messages: Sequence[ChatMessage]) -> PromptTokens:
         """The prompt's tokens: exact ids from vLLM, an approximate count otherwise."""
         if self.dialect == "vllm":
-            answer = self.endpoint.post("/tokenize", {"model": self.model, "messages": messages_json(messages), "add_generation_prompt": True})
+            answer = self._ask("/tokenize", {"model": self.model, "messages": messages_json(messages), "add_generation_prompt": True})
             tokens = (answer or {}).get("tokens")
             if isinstance(tokens, list):
                 ids = tuple(int(t) for t in tokens)
@@ -82,7 +92,7 @@ class ServerTokenizer:
         """The prompt as the server's template rendered it (vLLM), or None."""
         if self.dialect != "vllm" or not ids:
             return None
-        answer = self.endpoint.post("/detokenize", {"model": self.model, "tokens": list(ids)})
+        answer = self._ask("/detokenize", {"model": self.model, "tokens": list(ids)})
         text = (answer or {}).get("prompt")
         return text if isinstance(text, str) else None
 
@@ -95,7 +105,7 @@ class ServerTokenizer:
 
     def _piece(self, token_id: int) -> str:
         path, key = ("/detokenize", "prompt") if self.dialect == "vllm" else ("/extras/detokenize", "text")
-        answer = self.endpoint.post(path, {"model": self.model, "tokens": [token_id]})
+        answer = self._ask(path, {"model": self.model, "tokens": [token_id]})
         text = (answer or {}).get(key)
         # a byte fragment of a multi-byte character cannot be decoded on its own (the server answers 500)
         return text if isinstance(text, str) and text else f"<token {token_id}>"
