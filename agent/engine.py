@@ -257,7 +257,7 @@ class ConversationEngine:
         cancel: threading.Event | None,
     ) -> tuple[int | None, TurnFinished]:
         """Generate and log one reply: (the user turn's id if ``user`` was logged with it, the end)."""
-        prov = provenance(self.model.info, self.persona.name, sampler, fitted)
+        prov = provenance(self.model.info, self.persona.name, sampler, fitted, self.persona.system_prompt)
         journal = _Journal(self.log, self.conversation_id, emit)
         parent_id = journal.start(ReplyDraft(self.conversation_id or 0, parent_id, alternative_of, prov), user) or parent_id
         emit(TurnStarted(self.conversation_id, parent_id, self.persona.name, fitted.prompt.token_count, self.model.info.context_size))

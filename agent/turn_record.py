@@ -13,7 +13,8 @@ from agent.reasoning import ReasoningSplitter
 from agent.records import AssistantTurnRecord
 
 
-def provenance(info: ModelInfo, persona: str, sampler: SamplerSettings, fitted: FittedPrompt) -> dict[str, Any]:
+def provenance(info: ModelInfo, persona: str, sampler: SamplerSettings, fitted: FittedPrompt,
+               system_prompt: str = "") -> dict[str, Any]:
     """Everything about a reply that is known before its first token (stored in its draft)."""
     return {
         "prompt_text": fitted.prompt.text,
@@ -25,7 +26,7 @@ def provenance(info: ModelInfo, persona: str, sampler: SamplerSettings, fitted: 
         "persona": persona,
         "adapters": [dict(a) for a in info.adapters],
         "sampler": sampler.model_dump(mode="json"),
-        "context": context_note(info, fitted),
+        "context": context_note(info, fitted) | {"system_prompt": system_prompt},
     }
 
 

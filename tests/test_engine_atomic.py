@@ -161,3 +161,10 @@ def test_a_log_failure_mid_reply_is_a_notice_not_a_lost_reply(runtime):
     finished = engine.respond("Hello there.", on_event=events.append)
     assert finished is not None and finished.answer and not finished.logged
     assert any(isinstance(e, Notice) and "Could not log" in e.message for e in events)
+
+
+def test_the_system_prompt_as_sent_is_logged_with_the_reply(runtime):
+    finished = runtime.engine.respond("Hello.")
+    context = runtime.log.get_turn(finished.turn_id).data["context"]
+    assert context["system_prompt"] == runtime.engine.persona.system_prompt != ""
+    assert context["system_prompt"] in runtime.log.get_turn(finished.turn_id).data["prompt_text"]
