@@ -7,10 +7,11 @@ step). Loading, file discovery, environment overrides and provenance live in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agent.knowledge.settings import KnowledgeSettings
 from agent.llm.exllamav2.settings import ExLlamaV2Settings
 from agent.llm.openai.settings import OpenAISettings
 from agent.llm.sampler import SamplerSettings
@@ -80,6 +81,7 @@ class PersonaSettings(_Section):
     sampler: dict[str, Any] = Field(default_factory=dict, description="Sampler values that override [sampler] for this persona.")
     adapters: tuple[AdapterRef, ...] = Field((), description="LoRA adapters applied while this persona speaks.")
     voice: str = Field("", description="Piper voice .onnx for this persona; empty = [tts] voice.")
+    retrieve: Literal["none", "knowledge", "memory", "both"] = Field("none", description="What each turn retrieves into the prompt as numbered sources: none, knowledge (your documents), memory (past dialogues) or both.")
 
 
 class Settings(_Section):
@@ -96,5 +98,6 @@ class Settings(_Section):
     tts: TtsSettings = Field(default_factory=TtsSettings, description="[tts] text-to-speech (Piper).")
     exllamav2: ExLlamaV2Settings = Field(default_factory=ExLlamaV2Settings, description="[exllamav2] the GPU backend's cache, splits and speculative decoding.")
     openai: OpenAISettings = Field(default_factory=OpenAISettings, description="[openai] the remote OpenAI-compatible server (vLLM, TabbyAPI, llama.cpp) the openai backend talks to.")
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings, description="[knowledge] your documents and past dialogues, retrieved per turn.")
     train: TrainSettings = Field(default_factory=TrainSettings, description="[train] LoRA training defaults for `epistemic train sft|dpo`.")
     personas: dict[str, PersonaSettings] = Field(default_factory=dict, description="Personas defined inline ([personas.NAME]).")

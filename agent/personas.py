@@ -42,6 +42,11 @@ class Persona:
     def language(self) -> str:
         return self.settings.language
 
+    @property
+    def retrieve(self) -> str:
+        """What each turn retrieves: none, knowledge, memory or both."""
+        return self.settings.retrieve
+
     def sampler(self, base: SamplerSettings) -> SamplerSettings:
         """``base`` with this persona's overrides applied."""
         try:

@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "voice": "agent.cli.voice_cmds:voice",
     "tokenize": "agent.cli.tokenize_cmd:tokenize",
     "dataset": "agent.cli.dataset_cmd:dataset",
+    "knowledge": "agent.cli.knowledge_cmd:knowledge",
 }
 
 

