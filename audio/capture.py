@@ -12,6 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class MicCapture:
         self.timeout_s = timeout_s
         self._emit = emit
         self._raw: queue.SimpleQueue = queue.SimpleQueue()
-        self._stream = None
+        self._stream: Any = None  # sounddevice.InputStream (untyped library)
         self._closing = threading.Event()
         self._resampler: StreamResampler | None = None
         self.device: AudioDevice | None = None
@@ -56,19 +57,19 @@ class MicCapture:
         """Open and start the input stream (DeviceError when no usable device)."""
         import sounddevice as sd
 
-        self.device = find_device(self.device_spec, "input")
-        rate = int(self.device.default_samplerate) or 48000
+        self.device = device = find_device(self.device_spec, "input")
+        rate = int(device.default_samplerate) or 48000
         try:
             self._stream = sd.InputStream(
-                device=self.device.index, samplerate=rate, channels=1, dtype="float32",
+                device=device.index, samplerate=rate, channels=1, dtype="float32",
                 blocksize=max(1, rate * self.block_ms // 1000), callback=self._on_audio,
                 finished_callback=self._on_finished,
             )
             self._stream.start()
         except sd.PortAudioError as exc:
-            raise DeviceError(f"cannot open input device {self.device.name!r}: {exc}") from None
+            raise DeviceError(f"cannot open input device {device.name!r}: {exc}") from None
         self._resampler = StreamResampler(rate, self.sample_rate)
-        log.info("capturing from %s at %d Hz", self.device.name, rate)
+        log.info("capturing from %s at %d Hz", device.name, rate)
 
     def _on_audio(self, indata, frames, time_info, status) -> None:  # PortAudio thread
         if status.input_overflow:

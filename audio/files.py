@@ -20,7 +20,7 @@ from audio.pcm import STT_RATE
 log = logging.getLogger(__name__)
 
 MAX_FILE_S = 3 * 3600.0  # longer recordings would not fit in memory comfortably (~700 MB of float32)
-_UNKNOWN_RIFF_SIZES = (0, 0xFFFFFFFF + 8)  # written by tools streaming to a pipe: length unknown
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # what tools streaming WAV to a pipe write: length unknown
 
 
 def load_audio_file(path: str | os.PathLike[str]) -> np.ndarray:
@@ -59,23 +59,39 @@ def _decode(p: Path) -> np.ndarray:
 
 
 def _one_line(exc: Exception) -> str:
-    """A decoder error without errno noise or the repeated file name."""
+    """A decoder error without errno noise, the repeated file name or FFmpeg's call details."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
-    return re.sub(r":\s*'[^']*'$", "", text)
+    return re.sub(r":\s*'.*$", "", text) or type(exc).__name__
 
 
 def _check_complete(path: Path, decoded_s: float, declared: float | None) -> None:
     """AudioFileError when the file's header promises much more audio than could be decoded."""
     if declared and decoded_s < 0.9 * declared - 0.05:
         raise AudioFileError(f"{path}: truncated file (header says {declared:.1f} s, only {decoded_s:.1f} s present)")
+    promised = _wav_promised_bytes(path)
+    size = path.stat().st_size
+    if promised is not None and size < promised - 64:
+        raise AudioFileError(f"{path}: truncated WAV file ({size} of {promised} bytes)")
+
+
+def _wav_promised_bytes(path: Path) -> int | None:
+    """The file size a WAV's RIFF and data chunk headers promise; None for other files or unknown sizes."""
     with path.open("rb") as f:
-        head = f.read(12)
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        riff_size = int.from_bytes(head[4:8], "little") + 8
-        size = path.stat().st_size
-        if riff_size not in _UNKNOWN_RIFF_SIZES and size < riff_size - 64:
-            raise AudioFileError(f"{path}: truncated WAV file ({size} of {riff_size} bytes)")
+        head = f.read(4096)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    riff = int.from_bytes(head[4:8], "little")
+    promised = riff + 8 if riff not in _UNKNOWN_SIZES else 0
+    pos = 12
+    while pos + 8 <= len(head):  # walk the chunks up to "data"
+        size = int.from_bytes(head[pos + 4:pos + 8], "little")
+        if head[pos:pos + 4] == b"data":
+            if size not in _UNKNOWN_SIZES:
+                promised = max(promised, pos + 8 + size)
+            break
+        pos += 8 + size + (size & 1)
+    return promised or None
 
 
 def declared_seconds(path: Path) -> float | None:

@@ -78,7 +78,7 @@ class Player:
         self._log: list[_Entry] = []
         self._idle = threading.Event()
         self._idle.set()
-        self._stream = None
+        self._stream: Any = None  # sounddevice.OutputStream (untyped library)
         self._closing = False
         self._stopping = False
         self.first_audio_at: float | None = None  # time.monotonic() of the first block since reset()
@@ -90,20 +90,20 @@ class Player:
         """Open the output device (DeviceError when there is none)."""
         self.device = find_device(self.device_spec, "output")
         self.rate = int(self.device.default_samplerate) or 48000
-        self._open()
+        self._open(self.device)
 
-    def _open(self) -> None:
+    def _open(self, device: AudioDevice) -> None:
         import sounddevice as sd
 
         try:
             self._stream = sd.OutputStream(
-                device=self.device.index, samplerate=self.rate, channels=1, dtype="float32",
+                device=device.index, samplerate=self.rate, channels=1, dtype="float32",
                 blocksize=self.rate * self.block_ms // 1000, latency=self.latency_s,
                 callback=self._on_audio, finished_callback=self._on_finished,
             )
             self._stream.start()
         except sd.PortAudioError as exc:
-            raise DeviceError(f"cannot open output device {self.device.name!r}: {exc}") from None
+            raise DeviceError(f"cannot open output device {device.name!r}: {exc}") from None
 
     def enqueue(self, pcm: np.ndarray, sample_rate: int, tag: Any = None) -> None:
         """Queue mono audio at ``sample_rate`` for playback (resampled here, not in the callback)."""

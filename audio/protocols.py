@@ -16,10 +16,10 @@ import numpy as np
 
 if TYPE_CHECKING:
     from audio.settings import SttSettings, VadSettings
-    from audio.stt import Transcript
+    from audio.stt import Transcript, WhisperStt
     from audio.textprep import SpokenText
-    from audio.tts import SpeechChunk
-    from audio.vad import VadEvent
+    from audio.tts import PiperTts, SpeechChunk
+    from audio.vad import VadEvent, VadSegmenter
 
 
 class SpeechToText(Protocol):
@@ -40,8 +40,10 @@ class SpeechToText(Protocol):
         """An utterance from the microphone (final: full quality; partial: cheap). Blocking."""
         ...
 
-    def transcribe_audio(self, audio: np.ndarray, *, language: str | None = None) -> Transcript:
-        """A whole recording already decoded by :func:`audio.files.load_audio_file`. Blocking."""
+    def transcribe_audio(self, audio: np.ndarray, *, language: str | None = None,
+                         cancel: threading.Event | None = None) -> Transcript:
+        """A whole recording (a voice message decoded by :func:`audio.files.load_audio_file`) at file
+        quality: the file beam, stretches without speech skipped. Blocking."""
         ...
 
     def transcribe_file(self, path: str | os.PathLike[str], *, language: str | None = None) -> Transcript:
@@ -99,3 +101,9 @@ class VoiceActivityDetector(Protocol):
     def current_audio(self) -> np.ndarray:
         """Audio of the utterance in progress, float32."""
         ...
+
+
+if TYPE_CHECKING:  # mypy checks that the concrete classes keep satisfying the protocols
+
+    def _conforms(stt: WhisperStt, tts: PiperTts, vad: VadSegmenter) -> tuple[SpeechToText, TextToSpeech, VoiceActivityDetector]:
+        return stt, tts, vad

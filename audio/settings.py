@@ -76,7 +76,7 @@ class SttSettings(_Section):
     phantoms: tuple[str, ...] = Field(DEFAULT_PHANTOMS, description="Known phantom phrases (lower case, no punctuation) dropped when the audio is near-silent or doubtful.")
     phantom_silence_dbfs: float = Field(-45.0, description="Audio whose loudest 100 ms is quieter than this (dBFS) counts as near-silent for the phantom guard.")
     phantom_no_speech: float = Field(0.3, ge=0, le=1, description="A known phantom with no-speech probability above this is dropped.")
-    file_vad_filter: bool = Field(True, description="When transcribing files, skip non-speech with Silero first (cuts phantoms on silence and noise).")
+    file_vad_filter: bool = Field(True, description="When transcribing files, let Silero skip files without speech and stretches of 30 s or more without it (no phantoms, no wasted time on noise).")
 
 
 class TtsSettings(_Section):
