@@ -14,7 +14,8 @@ import numpy as np
 
 from audio.events import AudioEventSink, FinalTranscript, PartialTranscript
 from audio.pcm import STT_RATE, to_float32
-from audio.stt import Transcript, WhisperStt, language_arg
+from audio.protocols import SpeechToText
+from audio.stt import Transcript, language_arg
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ PIN_LANGUAGE_PROB = 0.9
 class StreamingTranscriber:
     """One utterance: ``start()``, ``append(pcm)`` as audio arrives, ``finish()`` for the final text."""
 
-    def __init__(self, stt: WhisperStt, *, interval_ms: int | None = None, language: str | None = None,
+    def __init__(self, stt: SpeechToText, *, interval_ms: int | None = None, language: str | None = None,
                  emit: AudioEventSink | None = None, partials: bool | None = None) -> None:
         self.stt = stt
         self.interval_s = (interval_ms or stt.settings.partial_interval_ms) / 1000.0
