@@ -33,7 +33,7 @@ def devices(as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--language", type=click.Choice(["ru", "en", "auto"]), default=None, help="Spoken language (default: [stt] language).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, with confidence and timings.")
 @click.pass_context

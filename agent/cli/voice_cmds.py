@@ -69,7 +69,7 @@ def reply(ctx: click.Context, voice_file: str, output: str, persona: str | None,
         stt = load_stt(config)
         lang = listen_language(config, engine.persona, language)
         started = time.perf_counter()
-        transcript = stt.transcribe(audio, language=lang, vad_filter=config.settings.stt.file_vad_filter)
+        transcript = stt.transcribe_audio(audio, language=lang)
         if not transcript.text:
             raise AudioFailure(f"{voice_file}: no speech recognised in the voice message")
         click.echo(f"you> {transcript.text}", err=True)
