@@ -24,6 +24,7 @@ from agent.context import FittedPrompt, HistoryEntry, PromptTooLong, fit_prompt,
 from agent.errors import GenerationFailed, LogError, UserError
 from agent.events import ContextTrimmed, EventSink, Notice, TurnFinished, TurnStarted
 from agent.gate import TurnGate
+from agent.knowledge.protocols import Retrieval, Retriever
 from agent.llm.base import LanguageModel, run_generation
 from agent.llm.sampler import SamplerSettings
 from agent.log.store import TurnStore
@@ -69,11 +70,14 @@ class ConversationEngine:
         log: TurnStore | None = None,
         persona: str | None = None,
         resolve_path: Callable[[str], Path | str] | None = None,
+        retriever: Retriever | None = None,
     ) -> None:
         self.model = model
         self.personas = personas
         self.base_sampler = base_sampler
         self.log = log
+        self.retriever = retriever  # sources per turn for personas whose ``retrieve`` asks for them
+        self.last_retrieval: Retrieval | None = None
         self._resolve: Callable[[str], Path | str] = resolve_path or (lambda p: p)
         self.persona: Persona = personas.get(persona)
         self.sampler_overrides: dict[str, Any] = {}
@@ -186,15 +190,16 @@ class ConversationEngine:
             if tokens > budget:
                 emit(Notice("error", f"Message too long: {tokens} tokens, but the {self.model.info.context_size}-token context leaves {budget} for it. Shorten it or raise [llm] context_size."))
                 return None
+            retrieval = self.last_retrieval = self._retrieve(text, budget - tokens, emit)
             user = HistoryEntry("user", text, None)
-            fitted = self._fit([*self.history, user], budget, emit)
+            fitted = self._fit([*self.history, user], budget, emit, retrieval)
             if fitted is None:
                 return None
             conversation_id = self._ensure_conversation(text, emit)
             record = None
             if conversation_id is not None:
                 record = UserTurnRecord(conversation_id, text, source, audio_path, stt or {}, time.time())
-            user_id, finished = self._reply(sampler, fitted, record, None, None, emit, cancel)
+            user_id, finished = self._reply(sampler, fitted, record, None, None, emit, cancel, retrieval)
             self.history += [HistoryEntry("user", text, user_id), HistoryEntry("assistant", finished.answer, finished.turn_id)]
             return finished
 
@@ -235,9 +240,21 @@ class ConversationEngine:
         size = self.model.info.context_size
         return size - reply_reserve(size, sampler.max_tokens)
 
-    def _fit(self, history: Sequence[HistoryEntry], budget: int, emit: EventSink) -> FittedPrompt | None:
+    def _retrieve(self, text: str, room: int, emit: EventSink) -> Retrieval | None:
+        """Numbered sources for this turn if the persona retrieves (at most half the room the message leaves)."""
+        scope = self.persona.settings.retrieve
+        if self.retriever is None or scope == "none":
+            return None
         try:
-            fitted = fit_prompt(self.persona.system_prompt, history, self.model.render_prompt, budget)
+            return self.retriever.retrieve(text, scope=scope, budget_tokens=room // 2, count_tokens=self.model.count_tokens)
+        except UserError as exc:
+            emit(Notice("warning", f"No sources for this turn: {exc}"))
+            return None
+
+    def _fit(self, history: Sequence[HistoryEntry], budget: int, emit: EventSink, retrieval: Retrieval | None = None) -> FittedPrompt | None:
+        system = "\n\n".join(p for p in (self.persona.system_prompt, retrieval.block if retrieval else "") if p)
+        try:
+            fitted = fit_prompt(system, history, self.model.render_prompt, budget)
         except PromptTooLong as exc:
             emit(Notice("error", f"The conversation no longer fits the context: {exc}."))
             return None
@@ -255,9 +272,12 @@ class ConversationEngine:
         alternative_of: int | None,
         emit: EventSink,
         cancel: threading.Event | None,
+        retrieval: Retrieval | None = None,
     ) -> tuple[int | None, TurnFinished]:
         """Generate and log one reply: (the user turn's id if ``user`` was logged with it, the end)."""
         prov = provenance(self.model.info, self.persona.name, sampler, fitted, self.persona.system_prompt)
+        if retrieval is not None:
+            prov["retrieval"] = retrieval.provenance()  # chunk ids, scores, text hashes, source paths
         journal = _Journal(self.log, self.conversation_id, emit)
         parent_id = journal.start(ReplyDraft(self.conversation_id or 0, parent_id, alternative_of, prov), user) or parent_id
         emit(TurnStarted(self.conversation_id, parent_id, self.persona.name, fitted.prompt.token_count, self.model.info.context_size))

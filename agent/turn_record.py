@@ -66,7 +66,7 @@ def reply_record(
         steps=list(result.steps),
         alternative_of=alternative_of,
         speculative=spec,
-        extra={**result.extra, **extra},
+        extra={**result.extra, **extra, **({"retrieval": prov["retrieval"]} if "retrieval" in prov else {})},
         created_at=time.time(),
         error=error,
     )

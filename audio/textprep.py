@@ -27,6 +27,7 @@ _RULE = re.compile(r"^\s*(?:[-*_]\s*){3,}$", re.MULTILINE)
 _EMPHASIS = re.compile(r"(\*\*|__|\*|_|~~)(?=\S)(.+?)(?<=\S)\1")
 _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}.*$", re.MULTILINE)
 _SPACE_BEFORE_MARK = re.compile(r"\s+([.,!?…:;])")
+_CITATION = re.compile(r"\s*\[\d+(?:\s*[,–-]\s*\d+)*\](?!\()")  # [1], [2, 3]: source numbers, never read aloud
 _EMOJI = re.compile(
     "[\U0001f000-\U0001faff\U00002600-\U000027bf\U0001f1e6-\U0001f1ff\U00002b00-\U00002bff"
     "\U0000fe0f\U0000200d\U000020e3\U0001f3fb-\U0001f3ff]+"
@@ -58,6 +59,7 @@ def strip_markup(text: str) -> str:
     text = _INLINE_CODE.sub(_inline_code, text)
     text = _IMAGE.sub(" ", text)
     text = _LINK.sub(r"\1", text)
+    text = _CITATION.sub("", text)
     text = _URL.sub(" ", text)
     text = _HTML.sub(" ", text)
     text = _TABLE_SEP.sub(" ", text)

@@ -189,3 +189,12 @@ def test_the_store_is_owner_only(store, indexer, tmp_path):
     assert stat.S_IMODE(store.path.parent.stat().st_mode) == 0o700
     wal = store.path.with_name(store.path.name + "-wal")
     assert not wal.exists() or stat.S_IMODE(wal.stat().st_mode) == 0o600
+
+
+def test_citation_numbers_are_never_spoken():
+    from audio.textprep import speakable
+
+    spoken = speakable("The prototype is due on 14 March [1][2]; the budget is 42,000 euros [2, 3].", "en", normalise=False)
+    assert spoken.spoken == "The prototype is due on 14 March; the budget is 42,000 euros."
+    assert speakable("Прототип готов к 14 марта [1].", "ru", normalise=False).spoken == "Прототип готов к 14 марта."
+    assert speakable("See [the notes](http://x) page", "en", normalise=False).spoken == "See the notes page."

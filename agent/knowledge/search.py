@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.knowledge.embed import Embedder
-from agent.knowledge.stemming import query_terms
+from agent.knowledge.stemming import query_stems
 from agent.knowledge.store import KnowledgeStore, StoredChunk
 
 RRF_K = 60
@@ -27,7 +27,7 @@ class SearchOptions:
     limit: int = 5
     scope: str = "knowledge"
     min_similarity: float = 0.3
-    lexical_min_similarity: float = 0.15
+    lexical_min_similarity: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,7 @@ def ranked(store: KnowledgeStore, vector: np.ndarray, query: str, options: Searc
     """Fuse both candidate lists for an already embedded query and keep those above the threshold."""
     index = store.vectors()
     by_vector = [h.chunk_id for h in index.search(vector, CANDIDATES, options.scope)]
-    match = query_terms(query)
-    by_text = store.lexical(match, options.scope, CANDIDATES) if match else []
+    by_text = store.lexical(query_stems(query), options.scope, CANDIDATES)
     scores: dict[int, float] = {}
     for ranks in (by_vector, by_text):
         for rank, chunk_id in enumerate(ranks, 1):

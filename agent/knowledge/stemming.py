@@ -51,9 +51,16 @@ def index_terms(text: str) -> str:
     return " ".join(stem(w) for w in words(text))
 
 
+def query_stems(text: str) -> list[str]:
+    """The distinct stems of the query's content words (stop words left out), in order."""
+    return list(dict.fromkeys(stem(w) for w in words(text) if w not in STOP_WORDS))
+
+
+def match_expression(stems: list[str]) -> str | None:
+    """An FTS5 MATCH expression for any of ``stems``; None if there are none."""
+    return " OR ".join(f'"{s}"' for s in stems) if stems else None
+
+
 def query_terms(text: str) -> str | None:
-    """An FTS5 MATCH expression: any of the query's stemmed content words; None if it has none."""
-    stems = dict.fromkeys(stem(w) for w in words(text) if w not in STOP_WORDS)
-    if not stems:
-        return None
-    return " OR ".join(f'"{s}"' for s in stems)
+    """The FTS5 MATCH expression of a query: any of its stemmed content words."""
+    return match_expression(query_stems(text))

@@ -22,10 +22,11 @@ import numpy as np
 from agent.knowledge.chunking import Chunk
 from agent.knowledge.errors import KnowledgeError
 from agent.knowledge.schema import migrate
-from agent.knowledge.stemming import index_terms
+from agent.knowledge.stemming import index_terms, match_expression
 from agent.knowledge.vectors import VectorIndex
 from agent.private import private_sqlite
 
+MAX_POSTINGS = 4000
 SCOPE_SQL = {"knowledge": "AND c.is_memory = 0", "memory": "AND c.is_memory = 1", "both": ""}
 
 
@@ -192,8 +193,26 @@ class KnowledgeStore:
 
     # -- search --------------------------------------------------------------------------------
 
-    def lexical(self, match: str, scope: str, limit: int) -> list[int]:
-        """Chunk ids matching an FTS5 expression, best BM25 first, within ``scope``."""
+    def lexical(self, stems: Sequence[str], scope: str, limit: int, max_postings: int = MAX_POSTINGS) -> list[int]:
+        """Chunk ids containing any of ``stems``, best BM25 first, within ``scope``.
+
+        Ranking costs one step per chunk that matches, so the rarest stems are kept until their
+        chunks add up to ``max_postings`` (the rarest is always kept): a word found in most
+        chunks says little about any of them and would only make every query slow."""
+        if not stems:
+            return []
+        marks = ",".join("?" * len(stems))
+        counts = sorted((int(r[1]), r[0]) for r in self._query(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", list(stems)))
+        kept: list[str] = []
+        total = 0
+        for count, term in counts:
+            if kept and total + count > max_postings:
+                break
+            kept.append(term)
+            total += count
+        match = match_expression(kept)
+        if match is None:
+            return []
         sql = (
             "SELECT f.rowid FROM chunks_fts f JOIN chunks c ON c.id = f.rowid"
             f" WHERE chunks_fts MATCH ? {SCOPE_SQL[scope]} ORDER BY f.rank LIMIT ?"
