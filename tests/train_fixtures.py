@@ -89,9 +89,16 @@ def starter_f32_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dequantised_starter(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The starter GGUF dequantised into a transformers folder (BaseWeights), once per session."""
+def train_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder for the session (``EPISTEMIC_CACHE_DIR`` of the training subprocesses)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def dequantised_starter(train_cache: Path) -> Any:
+    """The starter GGUF dequantised into a transformers folder (BaseWeights), once per session,
+    where a training run with ``EPISTEMIC_CACHE_DIR=train_cache`` finds it."""
     from agent.llm.starter import starter_llm_path
     from agent.train.base_weights import prepare_base
 
-    return prepare_base(str(starter_llm_path()), cache_root=tmp_path_factory.mktemp("train-base"))
+    return prepare_base(str(starter_llm_path()), cache_root=train_cache / "train-bases")

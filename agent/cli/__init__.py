@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "reply": "agent.cli.voice_cmds:reply",
     "voice": "agent.cli.voice_cmds:voice",
     "tokenize": "agent.cli.tokenize_cmd:tokenize",
+    "train": "agent.cli.train_cmd:train",
     "dataset": "agent.cli.dataset_cmd:dataset",
     "knowledge": "agent.cli.knowledge_cmd:knowledge",
 }
