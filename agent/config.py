@@ -26,7 +26,7 @@ class _Section(BaseModel):
 class LlmSettings(_Section):
     """Which language model runs and how it is loaded."""
 
-    backend: str = Field("llama_cpp", description="Backend name: llama_cpp or exllamav2.")
+    backend: str = Field("llama_cpp", description="Backend name: llama_cpp, exllamav2 or openai.")
     model: str = Field("", description="Model file/folder path or a starter model name; empty = the embedded default (SmolLM2-135M-Instruct).")
     context_size: int = Field(4096, ge=256, le=1 << 24, description="Context window in tokens (capped at the model's trained length).")
     threads: int = Field(0, ge=0, le=4096, description="CPU threads for llama.cpp; 0 = all cores.")

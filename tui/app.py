@@ -26,6 +26,7 @@ from textual.widgets import Input
 
 from agent.errors import UserError
 from agent.events import EventSink, TurnFinished
+from agent.llm.base import entropy_is_lower_bound
 from tui.bridge import TurnBridge, TurnEnded
 from tui.commands import PersonaCommands
 from tui.loader import RuntimeLoader
@@ -356,8 +357,10 @@ class EpistemicApp(App[None]):
 
     def action_inspect_tokens(self) -> None:
         tokenize = self.runtime.model.tokenize_pieces if self.runtime is not None else None
-        steps = self.last_finished.result.steps if self.last_finished is not None else ()
-        self.push_screen(TokenInspectorScreen(steps, tokenize))
+        last = self.last_finished
+        steps = last.result.steps if last is not None else ()
+        lower = last is not None and entropy_is_lower_bound(last.result.extra)
+        self.push_screen(TokenInspectorScreen(steps, tokenize, lower_bound=lower))
 
     def action_history(self) -> None:
         runtime = self._require_runtime()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agent.events import TurnFinished, TurnStarted
+from agent.llm.base import entropy_is_lower_bound
 
 
 @dataclass
@@ -22,6 +23,7 @@ class TurnStats:
     acceptance: float | None = None
     last_index: int = -1
     entropies: list[float] = field(default_factory=list)
+    entropy_lower_bound: bool = False  # the entropies come from the top-k only (a remote server)
 
     @classmethod
     def started(cls, event: TurnStarted, at: float) -> TurnStats:
@@ -45,6 +47,7 @@ class TurnStats:
         self.tokens = timings.completion_tokens or self.tokens
         self.final_ttft = timings.time_to_first_token
         self.final_rate = timings.tokens_per_second
+        self.entropy_lower_bound = entropy_is_lower_bound(event.result.extra)
         spec = event.result.speculative
         self.acceptance = spec.acceptance_rate if spec is not None else None
 

@@ -13,6 +13,7 @@ import click
 
 from agent.cli.curate_cmd import attach
 from agent.harvest.curation import CurationState, state_of
+from agent.llm.base import entropy_is_lower_bound
 from agent.log import DialogueLog, TelemetryError
 from agent.log.db import is_writable
 from agent.log.reads import is_active, latest_alternatives, reply_group
@@ -177,7 +178,8 @@ def _turn_lines(turn: StoredTurn, turns: list[StoredTurn], steps: list | str | N
         lines += ["    reasoning:", *_indent(turn.reasoning, 6)]
     lines += _indent(turn.text)
     if tokens and isinstance(steps, list):
-        lines += _indent("\n".join(token_table(steps)), 6)
+        lower = entropy_is_lower_bound(turn.data.get("extra") or {})
+        lines += _indent("\n".join(token_table(steps, lower_bound=lower)), 6)
     return lines
 
 

@@ -112,6 +112,19 @@ class GenerationResult:
     extra: dict = field(default_factory=dict)
 
 
+LOWER_BOUND = "top_k_lower_bound"  # result.extra["entropy"]: entropy from the top-k only (remote servers)
+
+
+def entropy_is_lower_bound(extra: dict) -> bool:
+    """Whether a reply's entropies are lower bounds from the top-k (not the full distribution)."""
+    return extra.get("entropy") == LOWER_BOUND
+
+
+def token_id_label(token_id: int) -> str:
+    """A token id for display: "?" where the backend does not report ids (remote servers: -1)."""
+    return "?" if token_id < 0 else str(token_id)
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """Identity of the loaded model, logged with every turn."""

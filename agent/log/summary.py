@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from agent.llm.base import TokenStep
+from agent.llm.base import TokenStep, token_id_label
 from agent.llm.sampler import SamplerSettings
 
 # the sampler values worth a glance; the rest are shown only when changed from their default
@@ -88,12 +88,15 @@ def _num(value: float | None, width: int) -> str:
     return f"{value:>{width}.3f}" if value is not None else " " * (width - 1) + "-"
 
 
-def token_table(steps: Sequence[TokenStep], top: int = 3) -> list[str]:
-    """Per-token rows: index, id, piece, logprob, entropy, draft flag, the top alternatives."""
-    lines = [f"{'#':>5} {'id':>7}  {'piece':<16} {'logprob':>8} {'entropy':>8} {'draft':>5}  top"]
+def token_table(steps: Sequence[TokenStep], top: int = 3, *, lower_bound: bool = False) -> list[str]:
+    """Per-token rows: index, id, piece, logprob, entropy, draft flag, the top alternatives.
+
+    ``lower_bound``: the entropies come from the top-k only (a remote server); the header says so."""
+    head = "entropy>=" if lower_bound else "entropy"
+    lines = [f"{'#':>5} {'id':>7}  {'piece':<16} {'logprob':>8} {head:>9} {'draft':>5}  top"]
     for s in steps:
         draft = "" if s.accepted_draft is None else ("yes" if s.accepted_draft else "no")
         alts = ", ".join(f"{a.text!r} {a.logprob:.2f}" for a in s.top[:top])
-        lines.append(f"{s.index:>5} {s.token_id:>7}  {s.text!r:<16} {_num(s.logprob, 8)} "
-                     f"{_num(s.entropy, 8)} {draft:>5}  {alts}".rstrip())
+        lines.append(f"{s.index:>5} {token_id_label(s.token_id):>7}  {s.text!r:<16} {_num(s.logprob, 8)} "
+                     f"{_num(s.entropy, 9)} {draft:>5}  {alts}".rstrip())
     return lines

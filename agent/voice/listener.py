@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from audio.protocols import SpeechToText, VoiceActivityDetector
 from audio.streaming import StreamingTranscriber
 
 if TYPE_CHECKING:
-    from audio.stt import WhisperStt
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +169,7 @@ class Listener:
     # -- utterances (any thread) ---------------------------------------------------------
 
     def _new_transcriber(self) -> StreamingTranscriber:
-        stt = cast("WhisperStt", self.stt)  # StreamingTranscriber is typed for Whisper; it uses the protocol only
-        return StreamingTranscriber(stt, language=self.language, emit=self._partial).start()
+        return StreamingTranscriber(self.stt, language=self.language, emit=self._partial).start()
 
     def _take(self, *, vad: bool = False) -> StreamingTranscriber | None:
         """Take the utterance in progress; ``vad``: only a hands-free one (the VAD's to end)."""

@@ -8,15 +8,26 @@ caller fixes one, the language Whisper listens for.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from agent.voice.loop import VoiceLoop
 from agent.voice.turns import TurnRecorder
 
+if TYPE_CHECKING:
+    from agent.config_load import LoadedConfig
+    from agent.events import EventSink
+    from agent.personas import Persona
+    from agent.runtime import Runtime
+    from audio.protocols import SpeechToText, TextToSpeech, VoiceActivityDetector
+    from audio.settings import AudioSettings
+    from audio.stt import WhisperStt
+    from audio.tts import PiperTts
+    from audio.vad import VadSegmenter
+
 log = logging.getLogger(__name__)
 
 
-def listen_language(config: Any, persona: Any, override: str | None = None) -> str:
+def listen_language(config: LoadedConfig, persona: Persona, override: str | None = None) -> str:
     """The language to transcribe: the override, else a fixed ``[stt] language``, else the persona's."""
     if override:
         return override
@@ -26,7 +37,7 @@ def listen_language(config: Any, persona: Any, override: str | None = None) -> s
     return persona.language or "auto"
 
 
-def load_stt(config: Any) -> Any:
+def load_stt(config: LoadedConfig) -> WhisperStt:
     """The Whisper model of ``[stt]`` (default: the starter Whisper base)."""
     from audio.stt import WhisperStt
 
@@ -34,7 +45,7 @@ def load_stt(config: Any) -> Any:
     return WhisperStt.load(settings, model=config.resolve_model(settings.model))
 
 
-def load_tts(config: Any, persona: Any) -> Any:
+def load_tts(config: LoadedConfig, persona: Persona) -> PiperTts:
     """The persona's Piper voice, else ``[tts] voice``, else the starter English voice."""
     from audio.tts import PiperTts
 
@@ -43,21 +54,22 @@ def load_tts(config: Any, persona: Any) -> Any:
     return PiperTts.load(settings, voice=config.resolve_model(spec) or None)
 
 
-def load_vad(config: Any) -> Any:
+def load_vad(config: LoadedConfig) -> VadSegmenter:
     """The VAD segmenter of ``[vad]`` (with the Silero second opinion when configured)."""
     from audio.vad import VadSegmenter
 
     return VadSegmenter.from_settings(config.settings.vad)
 
 
-def recorder_for(runtime: Any, emit: Any = None) -> TurnRecorder:
+def recorder_for(runtime: Runtime, emit: EventSink | None = None) -> TurnRecorder:
     """Keeps user audio and spoken replies in the runtime's dialogue log."""
     config = runtime.config
     return TurnRecorder(log=runtime.log, data_dir=config.data_dir(), keep_audio=config.settings.log.keep_audio, emit=emit)
 
 
-def build_voice_loop(runtime: Any, *, stt: Any, tts: Any, on_event: Any = None, language: str | None = None,
-                     audio: Any = None, vad: Any = None) -> VoiceLoop:
+def build_voice_loop(runtime: Runtime, *, stt: SpeechToText, tts: TextToSpeech, on_event: EventSink | None = None,
+                     language: str | None = None, audio: AudioSettings | None = None,
+                     vad: VoiceActivityDetector | None = None) -> VoiceLoop:
     """A voice loop on ``runtime``'s engine; ``audio`` overrides ``[audio]`` (AudioSettings)."""
     config = runtime.config
     return VoiceLoop(

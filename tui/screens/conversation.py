@@ -186,7 +186,7 @@ class ConversationScreen(Screen[None]):
         now = time.monotonic()
         if final or now - self._sparkline_drawn >= SPARKLINE_INTERVAL_S:
             self._sparkline_drawn = now
-            self.query_one(EntropyView).show(self.stats.entropies)
+            self.query_one(EntropyView).show(self.stats.entropies, lower_bound=self.stats.entropy_lower_bound)
 
     # -- panels ---------------------------------------------------------------------------------
 

@@ -29,14 +29,16 @@ class TokenInspectorScreen(Screen[None]):
     """
     BINDINGS = [Binding("escape,f4", "dismiss(None)", "Back")]
 
-    def __init__(self, steps: Sequence[TokenStep], tokenize: Tokenizer | None) -> None:
+    def __init__(self, steps: Sequence[TokenStep], tokenize: Tokenizer | None, *, lower_bound: bool = False) -> None:
         super().__init__()
         self.steps = list(steps)
         self.tokenize = tokenize
+        self.lower_bound = lower_bound  # entropies from the top-k only (a remote server)
 
     def compose(self) -> ComposeResult:
         entropies = [s.entropy for s in self.steps if s.entropy is not None]
-        title = f"Last reply: {len(self.steps)} tokens · {entropy_summary(entropies)}" if self.steps else "No reply yet"
+        bound = " (entropy ≥: from the top-k only)" if self.lower_bound else ""
+        title = f"Last reply: {len(self.steps)} tokens · {entropy_summary(entropies)}{bound}" if self.steps else "No reply yet"
         yield Static(title, id="reply-title")
         with VerticalScroll(id="reply-chips"):
             yield Static(steps_content(self.steps), id="reply-pieces")

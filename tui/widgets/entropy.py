@@ -32,7 +32,8 @@ class EntropyView(Horizontal):
         yield Static("entropy\nH -", id="entropy-label")
         yield Sparkline([], summary_function=max, id="entropy-sparkline")
 
-    def show(self, values: Sequence[float]) -> None:
-        """Draw ``values`` (the whole reply so far)."""
+    def show(self, values: Sequence[float], *, lower_bound: bool = False) -> None:
+        """Draw ``values`` (the whole reply so far); ``lower_bound``: top-k estimates, labelled so."""
         self.query_one(Sparkline).data = list(values)
-        self.query_one("#entropy-label", Static).update("entropy (nats)\n" + entropy_summary(values))
+        label = "entropy ≥ (top-k)" if lower_bound else "entropy (nats)"
+        self.query_one("#entropy-label", Static).update(f"{label}\n" + entropy_summary(values))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from textual.content import Content
 
-from agent.llm.base import TokenStep
+from agent.llm.base import TokenStep, token_id_label
 
 # green (sure) -> yellow -> red (unsure); background colours that keep text readable
 _SCALE = ("#1f5f3a", "#3f6a2a", "#6b6a1f", "#7a4a1a", "#7a2626")
@@ -51,4 +51,4 @@ def step_row(step: TokenStep) -> tuple[str, str, str, str, str, str]:
     logprob = f"{step.logprob:.3f}" if step.logprob is not None else "-"
     entropy = f"{step.entropy:.3f}" if step.entropy is not None else "-"
     top = "  ".join(f"{visible_piece(t.text)} {math.exp(t.logprob):.0%}" for t in step.top[:3])
-    return str(step.index), str(step.token_id), visible_piece(step.text), logprob, entropy, top
+    return str(step.index), token_id_label(step.token_id), visible_piece(step.text), logprob, entropy, top

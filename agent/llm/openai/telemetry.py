@@ -17,7 +17,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-ENTROPY_KIND = "top_k_lower_bound"  # what GenerationResult.extra["entropy"] says for this backend
+from agent.llm.base import LOWER_BOUND
+
+ENTROPY_KIND = LOWER_BOUND  # what GenerationResult.extra["entropy"] says for this backend
 
 
 def top_k_entropy_lower_bound(logprobs: Sequence[float], requested: int) -> float | None:
