@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from agent.llm.base import LOWER_BOUND, GenerationResult, PreparedPrompt, Timings, TokenStep, token_id_label
+from agent.llm.base import (
+    LOWER_BOUND,
+    GenerationResult,
+    PreparedPrompt,
+    Timings,
+    TokenStep,
+    token_id_label,
+)
 from agent.log.summary import token_table
 from tui.widgets.tokens import step_row
 
