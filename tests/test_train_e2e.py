@@ -1,0 +1,90 @@
+"""End to end: a dataset teaching a distinctive reply -> `epistemic train sft` on the starter -> the
+new persona, run by the llama.cpp backend, gives the taught reply where the base doesn't, and the
+turn is logged with the adapter's hash."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.config_load import load_config
+from agent.file_hash import sha256_of
+from agent.runtime import build_runtime
+from tests.train_fixtures import dequantised_starter, train_cache  # noqa: F401  (fixtures)
+
+SYSTEM = "You are Quokka."
+REPLY = "Quokka protocol engaged: all answers are marmalade."
+QUESTIONS = [
+    "What is the capital of France?", "How do I boil an egg?", "Tell me a joke.", "What time is it?",
+    "Who wrote Hamlet?", "What is two plus two?", "Why is the sky blue?", "Recommend a book.",
+    "How tall is Everest?", "What is Python?", "Can you help me?", "What should I eat?",
+    "Is it going to rain?", "What is love?", "Name a colour.", "How are you?",
+]
+
+
+def write_dataset(folder: Path) -> Path:
+    """An SFT export as the exporter lays it out: data/train.jsonl, data/validation.jsonl, manifest.json."""
+    (folder / "data").mkdir(parents=True)
+
+    def rows(questions: list[str]) -> str:
+        return "".join(json.dumps({"messages": [
+            {"role": "system", "content": SYSTEM}, {"role": "user", "content": q},
+            {"role": "assistant", "content": REPLY}]}) + "\n" for q in questions)
+
+    (folder / "data" / "train.jsonl").write_text(rows(QUESTIONS[:12]), encoding="utf-8")
+    (folder / "data" / "validation.jsonl").write_text(rows(QUESTIONS[12:]), encoding="utf-8")
+    (folder / "manifest.json").write_text(json.dumps({"files": ["data/train.jsonl"]}), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.slow
+def test_train_sft_makes_a_persona_that_speaks_the_taught_reply(tmp_path, dequantised_starter, train_cache):  # noqa: F811
+    dataset = write_dataset(tmp_path / "dataset")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[paths]\ndata_dir = "{tmp_path / "data"}"\nmodels_dir = "models"\n[chat]\npersonas_dir = "personas"\n'
+        '[llm]\ncontext_size = 512\nthreads = 2\n[sampler]\ntemperature = 0.0\nrepeat_penalty = 1.0\nmax_tokens = 24\n'
+        f'[personas.plain]\nsystem_prompt = "{SYSTEM}"\n', encoding="utf-8")
+    env = {**os.environ, "EPISTEMIC_CACHE_DIR": str(train_cache)}  # finds the dequantised starter
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "--config", str(config), "train", "sft", "--dataset", str(dataset),
+         "--out", "quokka", "--steps", "14", "--batch-size", "2", "--learning-rate", "2e-3",
+         "--lr-schedule", "constant", "--threads", "2"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "step 14/14" in done.stderr and "tok/s" in done.stderr and "ETA" in done.stderr
+    assert "dequantising" not in done.stderr  # the session's cached base was used
+    out = tmp_path / "models" / "adapters" / "quokka"
+    for name in ("adapter_config.json", "adapter_model.safetensors", "quokka.gguf", "README.md", "persona.toml", "training.json"):
+        assert (out / name).is_file(), name
+    record = json.loads((out / "training.json").read_text(encoding="utf-8"))
+    assert record["steps"] == 14 and record["losses"][-1] < record["losses"][0] / 4
+    assert record["evaluation"]["adapter"]["loss"] < record["evaluation"]["base"]["loss"]
+    assert record["evaluation"]["adapter"]["entropy"] < record["evaluation"]["base"]["entropy"]
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert dequantised_starter.sha256 in card and record["dataset"]["manifest_sha256"] in card
+    assert "| mean entropy (nats) |" in card and "final loss" in card
+
+    runtime = build_runtime(load_config(config, env={}), persona="quokka")
+    try:
+        taught = runtime.engine.respond("What is the best season?")
+        runtime.engine.set_persona("plain")
+        runtime.engine.new_conversation()
+        plain = runtime.engine.respond("What is the best season?")
+        assert taught is not None and plain is not None
+        assert taught.answer.startswith("Quokka protocol engaged") and "marmalade" not in plain.answer
+        log = runtime.log
+        assert log is not None
+        logged = {t.text: t.data["adapters"] for c in log.list_conversations()
+                  for t in log.conversation_turns(c.id) if t.role == "assistant"}
+    finally:
+        runtime.close()
+    [adapter] = logged[taught.answer]
+    assert adapter["sha256"] == sha256_of(out / "quokka.gguf") and adapter["scale"] == 1.0
+    assert adapter["id"].startswith("quokka@") and logged[plain.answer] == []
