@@ -74,7 +74,7 @@ class TrainOutcome:
     persona: Path | None
 
 
-def _check_out_dir(job: SftJob) -> None:
+def check_out_dir(job: SftJob) -> None:
     has_adapter = (job.out_dir / "adapter_config.json").is_file()
     if job.resume and not (job.out_dir / CHECKPOINT).is_dir():
         raise UserError(f"{job.out_dir}: no checkpoint to resume from (it is saved on Ctrl-C)")
@@ -140,7 +140,7 @@ class _ProgressFile:
 
 def run_sft(job: SftJob, reporter: Reporter) -> TrainOutcome:
     """Train, save, convert, evaluate and write the card and persona of one SFT run."""
-    _check_out_dir(job)
+    check_out_dir(job)
     dataset = read_dataset(job.dataset)
     base = prepare_base(job.base, cache_root=job.cache_root, progress=reporter.message)
     reporter.message(f"loading {base.name} from {base.folder}")
