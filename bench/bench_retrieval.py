@@ -102,7 +102,7 @@ def latency_phase(store: KnowledgeStore, embedder: Embedder, queries: int) -> No
     started = time.perf_counter()
     index = store.vectors()
     print(f"vector matrix: {len(index)} rows loaded in {time.perf_counter() - started:.2f} s, "
-          f"{index.matrix.nbytes / 1e6:.0f} MB in memory")
+          f"{index.nbytes / 1e6:.0f} MB in memory")
     questions = [q["q"] for name in ("questions.json", "questions_cross.json")
                  for q in json.loads((CORPUS / name).read_text(encoding="utf-8"))]
     asked = [questions[i % len(questions)] for i in range(queries)]

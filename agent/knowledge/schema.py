@@ -7,7 +7,7 @@ import sqlite3
 from agent.knowledge.errors import KnowledgeError
 
 MIGRATIONS: tuple[str, ...] = (
-    # 1: documents, their chunks (text, offsets, float16 embedding) and the stemmed FTS5 index
+    # 1: documents, their chunks (text, offsets, int8 embedding) and the stemmed FTS5 index
     """
     CREATE TABLE documents (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -8,7 +8,9 @@ does not hold brings back nothing rather than the least bad chunks.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -59,10 +61,14 @@ def search(store: KnowledgeStore, embedder: Embedder, query: str, options: Searc
 
 
 def ranked(store: KnowledgeStore, vector: np.ndarray, query: str, options: SearchOptions) -> list[Hit]:
-    """Fuse both candidate lists for an already embedded query and keep those above the threshold."""
-    index = store.vectors()
+    """Fuse both candidate lists for an already embedded query and keep those above the threshold.
+
+    The FTS5 query runs in a worker thread while this one multiplies the vectors (SQLite and BLAS
+    both release the GIL), so a search costs the slower of the two, not their sum."""
+    index = store.vectors()  # before the worker takes the connection's lock
+    lexical = _worker().submit(store.lexical, query_stems(query), options.scope, CANDIDATES)
     by_vector = [h.chunk_id for h in index.search(vector, CANDIDATES, options.scope)]
-    by_text = store.lexical(query_stems(query), options.scope, CANDIDATES)
+    by_text = lexical.result()
     scores: dict[int, float] = {}
     for ranks in (by_vector, by_text):
         for rank, chunk_id in enumerate(ranks, 1):
@@ -79,3 +85,9 @@ def ranked(store: KnowledgeStore, vector: np.ndarray, query: str, options: Searc
             break
     chunks = store.chunks([c for c, _ in kept])
     return [Hit(chunks[c], scores[c], s, text_rank.get(c), vector_rank.get(c)) for c, s in kept if c in chunks]
+
+
+@lru_cache(maxsize=1)
+def _worker() -> ThreadPoolExecutor:
+    """The threads that run lexical queries beside the vector product (shared by all stores)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="knowledge-fts")

@@ -23,7 +23,7 @@ from agent.knowledge.chunking import Chunk
 from agent.knowledge.errors import KnowledgeError
 from agent.knowledge.schema import migrate
 from agent.knowledge.stemming import index_terms, match_expression
-from agent.knowledge.vectors import VectorIndex
+from agent.knowledge.vectors import VectorIndex, decoded, quantised
 from agent.private import private_sqlite
 
 MAX_POSTINGS = 4000
@@ -151,7 +151,7 @@ class KnowledgeStore:
             "SELECT c.heading, c.text_hash, c.embedding FROM chunks c JOIN documents d ON d.id = c.document_id"
             " WHERE d.source = ?", (source,),
         )
-        return {(r[0], r[1]): np.frombuffer(r[2], dtype=np.float16).astype(np.float32) for r in rows}
+        return {(r[0], r[1]): decoded(r[2], self.dim) for r in rows}
 
     def replace_document(self, *, source: str, kind: str, title: str, content_hash: str,
                          chunks: Sequence[NewChunk], meta: dict[str, Any] | None = None) -> int:
@@ -176,7 +176,7 @@ class KnowledgeStore:
                        chunks: Sequence[NewChunk]) -> None:
         for ord_, new in enumerate(chunks):
             c = new.chunk
-            vector = np.asarray(new.vector, dtype=np.float16).tobytes()
+            vector = quantised(new.vector).tobytes()
             cur = conn.execute(
                 "INSERT INTO chunks (document_id, ord, heading, start, end, text, text_hash, is_memory, embedding)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
