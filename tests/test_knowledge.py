@@ -198,3 +198,16 @@ def test_citation_numbers_are_never_spoken():
     assert spoken.spoken == "The prototype is due on 14 March; the budget is 42,000 euros."
     assert speakable("Прототип готов к 14 марта [1].", "ru", normalise=False).spoken == "Прототип готов к 14 марта."
     assert speakable("See [the notes](http://x) page", "en", normalise=False).spoken == "See the notes page."
+
+
+def test_a_missing_module_of_the_extra_names_the_knowledge_extra():
+    from agent.errors import MissingExtra
+    from agent.knowledge.errors import require
+
+    with pytest.raises(MissingExtra) as caught:
+        require("usem3_not_installed_here", "knowledge embeddings")
+    assert str(caught.value) == (
+        "knowledge embeddings needs the optional [knowledge] extra (module usem3_not_installed_here is not "
+        "installed): pip install 'epistemic-engine[knowledge]'"
+    )
+    assert caught.value.exit_code == 3
