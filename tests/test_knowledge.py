@@ -211,3 +211,29 @@ def test_a_missing_module_of_the_extra_names_the_knowledge_extra():
         "installed): pip install 'epistemic-engine[knowledge]'"
     )
     assert caught.value.exit_code == 3
+
+
+def test_llama_cpp_still_loads_a_model_after_a_search_in_the_same_process(tmp_path):
+    """Vector search must not bring in a C++ runtime that breaks llama.cpp (usearch's does)."""
+    import subprocess
+    import sys
+
+    script = f"""
+from pathlib import Path
+from agent.knowledge.embed import default_embedder
+from agent.knowledge.indexer import Indexer
+from agent.knowledge.search import SearchOptions, search
+from agent.knowledge.store import KnowledgeStore
+notes = Path({str(tmp_path)!r}) / "n.md"
+notes.write_text("# Bees\\n\\nBees need water.\\n", encoding="utf-8")
+store = KnowledgeStore(Path({str(tmp_path)!r}) / "k.sqlite3")
+Indexer(store, default_embedder()).add(str(notes))
+assert search(store, default_embedder(), "do bees need water", SearchOptions()).hits
+from agent.config_load import load_config
+from agent.llm import load_backend
+model = load_backend(load_config(None, env={{}}))
+assert model.count_tokens("Привет") > 0
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
