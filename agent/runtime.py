@@ -54,8 +54,11 @@ def build_runtime(
     log = open_log(config)
     try:
         model = model or load_backend(config, progress)
+        from agent.knowledge.retriever import KnowledgeRetriever  # opens its store on the first retrieving turn
+
         engine = ConversationEngine(
-            model, personas, config.settings.sampler, log=log, persona=persona, resolve_path=config.resolve
+            model, personas, config.settings.sampler, log=log, persona=persona, resolve_path=config.resolve,
+            retriever=KnowledgeRetriever(config),
         )
     except BaseException:
         if log is not None:

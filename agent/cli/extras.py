@@ -25,7 +25,6 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "pyarrow": ("harvest",),
     "datasketch": ("harvest",),
     "openai": ("remote",),
-    "usearch": ("knowledge",),
     "trafilatura": ("knowledge",),
     "pypdf": ("knowledge",),
     "snowballstemmer": ("knowledge",),
