@@ -54,7 +54,8 @@ def build_runtime(
     log = open_log(config)
     try:
         model = model or load_backend(config, progress)
-        from agent.knowledge.retriever import KnowledgeRetriever  # opens its store on the first retrieving turn
+        # the retriever opens its store on the first turn that retrieves
+        from agent.knowledge.retriever import KnowledgeRetriever
 
         engine = ConversationEngine(
             model, personas, config.settings.sampler, log=log, persona=persona, resolve_path=config.resolve,
