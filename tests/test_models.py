@@ -108,13 +108,18 @@ def test_gpu_weights_are_hashed_once_per_file_version(tmp_path, monkeypatch):
 
 
 def test_one_file_hash_for_every_backend_and_adapter():
+    import inspect
+
     import agent.file_hash
     import agent.llm.exllamav2.load
+    import agent.llm.llamacpp.model
     import agent.llm.peft_adapter
     import agent.models
 
-    for module in (agent.llm.exllamav2.load, agent.llm.peft_adapter, agent.models):
+    for module in (agent.llm.exllamav2.load, agent.llm.peft_adapter):
         assert module.file_sha256 is agent.file_hash.file_sha256, module.__name__
+    assert "from agent.file_hash import file_sha256" in inspect.getsource(agent.llm.llamacpp.model)
+    assert not hasattr(agent.models, "file_sha256")  # no second copy, no re-export
 
 
 def test_app_name_and_cache_dir_have_one_home():
