@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -225,7 +226,7 @@ def test_snapshot_while_the_app_keeps_writing(tmp_path: Path) -> None:
     thread.start()
     try:
         while len(written) < 3:
-            pass
+            time.sleep(0.001)
         report = run_export(tmp_path / "log.db", tmp_path / "out", split=(1.0, 0.0, 0.0))
         during = len(written)
     finally:
@@ -238,7 +239,8 @@ def test_snapshot_while_the_app_keeps_writing(tmp_path: Path) -> None:
     # every conversation of the snapshot that had turns (the newest may have been created, turns not yet)
     assert snapshot.conversations - 1 <= len(exported) <= snapshot.conversations
     assert max(p["turn_id"] for r in exported for p in r["provenance"]) <= snapshot.max_turn_id
-    assert sum(len(r["provenance"]) for r in exported) * 2 == snapshot.turns
+    # each exchange is two turns; the snapshot may end on a late user turn whose reply came after it
+    assert snapshot.turns - 1 <= sum(len(r["provenance"]) for r in exported) * 2 <= snapshot.turns
 
 
 def test_corrupt_row_skipped_and_counted(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
 
 from agent.harvest.export.snapshot import turn_columns
 
@@ -64,34 +64,43 @@ class Turn:
         return bool(self.interrupted) or self.stop_reason == "crashed"
 
 
-def parse_json(text: str | None, turn_id: int, column: str) -> Any:
-    """A JSON column's value; CorruptRow when it cannot be read."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise CorruptRow(f"turn {turn_id}: unreadable JSON in {column}") from None
-
-
 def language(turn: Turn) -> str | None:
     """The detected language of a user turn (set by :func:`validate`), None when unknown."""
     return turn.lang
 
 
+@lru_cache(maxsize=4096)
+def _json_shape(text: str) -> tuple[type, str | None]:
+    """The parsed value's type and its "language" (if a dict has one); ValueError if unreadable.
+
+    Cached by text: a log repeats the same sampler, adapters and STT settings turn after turn, so
+    most rows are checked without parsing (the values themselves are not kept)."""
+    value = json.loads(text)
+    found = value.get("language") if isinstance(value, dict) else None
+    return type(value), found if isinstance(found, str) and found else None
+
+
+def _shape(text: str | None, turn_id: int, column: str) -> tuple[type | None, str | None]:
+    if text is None:
+        return None, None
+    try:
+        return _json_shape(text)
+    except ValueError:
+        raise CorruptRow(f"turn {turn_id}: unreadable JSON in {column}") from None
+
+
 def validate(turn: Turn) -> Turn:
     """Check a turn's JSON columns once (CorruptRow if one cannot be read); sets its language."""
     if turn.role == "user":
-        stt = parse_json(turn.stt, turn.id, "stt")
-        if stt is not None and not isinstance(stt, dict):
+        kind, found = _shape(turn.stt, turn.id, "stt")
+        if kind is not None and kind is not dict:
             raise CorruptRow(f"turn {turn.id}: stt is not an object")
-        value = stt.get("language") if stt else None
-        turn.lang = value if isinstance(value, str) and value else None
+        turn.lang = found
         return turn
-    for column, kind in (("sampler", dict), ("adapters", list)):
-        value = parse_json(getattr(turn, column), turn.id, column)
-        if value is not None and not isinstance(value, kind):
-            raise CorruptRow(f"turn {turn.id}: {column} is not a JSON {kind.__name__}")
+    for column, wanted in (("sampler", dict), ("adapters", list)):
+        kind, _ = _shape(getattr(turn, column), turn.id, column)
+        if kind is not None and kind is not wanted:
+            raise CorruptRow(f"turn {turn.id}: {column} is not a JSON {wanted.__name__}")
     return turn
 
 
