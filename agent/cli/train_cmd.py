@@ -11,11 +11,14 @@ import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agent.train.settings import TrainSettings
+
+if TYPE_CHECKING:
+    from agent.train.run import SftJob
 
 HYPER = [name for name in TrainSettings.model_fields if name != "base"]
 
@@ -112,16 +115,9 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.pass_context
 def sft_cmd(ctx: click.Context, dataset: Path, name: str, base: str | None, resume: bool, overwrite: bool, **hyper: Any) -> None:
     """Supervised fine-tuning on conversations (loss on the assistant's replies)."""
-    from agent.train.run import SftJob, run_sft
+    from agent.train.run import run_sft
 
-    config = ctx.obj["config"]
-    settings = effective_settings(config, hyper)
-    job = SftJob(
-        name=name, dataset=dataset, out_dir=adapter_dir(config, name), base=_base_path(config, base, settings),
-        settings=settings, resume=resume, overwrite=overwrite, personas_dir=config.resolve(config.settings.chat.personas_dir),
-    )
-    outcome = run_sft(job, ProgressLine())
-    _report(outcome)
+    _report(run_sft(_job(ctx, dataset, name, base, resume, overwrite, hyper), ProgressLine()))
 
 
 @train.command("dpo")
@@ -131,15 +127,21 @@ def sft_cmd(ctx: click.Context, dataset: Path, name: str, base: str | None, resu
 def dpo_cmd(ctx: click.Context, dataset: Path, name: str, base: str | None, resume: bool, overwrite: bool, **hyper: Any) -> None:
     """Preference training with TRL's DPOTrainer on {prompt, chosen, rejected} rows."""
     from agent.train.dpo import run_dpo
+
+    _report(run_dpo(_job(ctx, dataset, name, base, resume, overwrite, hyper), ProgressLine()))
+
+
+def _job(ctx: click.Context, dataset: Path, name: str, base: str | None, resume: bool, overwrite: bool,
+         hyper: dict[str, Any]) -> SftJob:
+    """The training job the command line and ``[train]`` describe (SFT and DPO share it)."""
     from agent.train.run import SftJob
 
     config = ctx.obj["config"]
     settings = effective_settings(config, hyper)
-    job = SftJob(
+    return SftJob(
         name=name, dataset=dataset, out_dir=adapter_dir(config, name), base=_base_path(config, base, settings),
         settings=settings, resume=resume, overwrite=overwrite, personas_dir=config.resolve(config.settings.chat.personas_dir),
     )
-    _report(run_dpo(job, ProgressLine()))
 
 
 @train.command("eval")
