@@ -39,6 +39,15 @@ def _tighten(path: Path, mode: int) -> None:
     os.chmod(path, mode)
 
 
+def is_writable(path: Path) -> bool:
+    """Writable by us AND not marked read-only (respected even when running as root)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return os.access(path, os.W_OK) and bool(mode & 0o222)
+
+
 def private_dir(path: str | os.PathLike[str]) -> Path:
     """The folder ``path``, created (with any missing parents) as 0700, or tightened to 0700."""
     path = Path(path)

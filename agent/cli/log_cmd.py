@@ -15,7 +15,6 @@ from agent.cli.curate_cmd import attach
 from agent.harvest.curation import CurationState, state_of
 from agent.llm.base import entropy_is_lower_bound
 from agent.log import DialogueLog, TelemetryError
-from agent.log.db import is_writable
 from agent.log.reads import is_active, latest_alternatives, reply_group
 from agent.log.summary import (
     model_line,
@@ -25,6 +24,7 @@ from agent.log.summary import (
     token_table,
     when,
 )
+from agent.private import is_writable
 from agent.records import StoredTurn
 
 

@@ -15,7 +15,6 @@ design's promise hold for power loss too: a crash loses at most the turn in flig
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -30,7 +29,8 @@ from agent.log import drafts, rows
 from agent.log.codec import CodecError, decode_steps, encode_steps
 from agent.log.migrations import SCHEMA_VERSION, apply_migration, pending, user_version
 from agent.log.reads import active_branch
-from agent.private import private_dir, private_sqlite
+from agent.log.sqlite_errors import describe
+from agent.private import is_writable, private_dir, private_sqlite
 from agent.records import (
     AssistantTurnRecord,
     ConversationSummary,
@@ -55,15 +55,6 @@ _SUMMARY_SELECT = (
 
 class TelemetryError(LogError):
     """One turn's token telemetry cannot be decoded; the rest of the log is fine."""
-
-
-def is_writable(path: Path) -> bool:
-    """Writable by us AND not marked read-only (respected even when running as root)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    return os.access(path, os.W_OK) and bool(mode & 0o222)
 
 
 class DialogueLog:
@@ -144,13 +135,8 @@ class DialogueLog:
 
     def _recover_drafts(self) -> list[int]:
         """Turn drafts left by dead processes into 'crashed' turns; returns the new turn ids."""
-        recovered: list[int] = []
         with self._transaction("recovering replies of a crashed run") as conn:
-            for row in drafts.orphaned(conn):
-                record = drafts.crashed_record(row)
-                turn_id = self._insert_assistant(conn, record, record.created_at)
-                drafts.delete(conn, row["id"])
-                recovered.append(turn_id)
+            recovered = drafts.recover(conn, self._insert_assistant)
         if recovered:
             logger.warning("%s: %d reply(s) of a run that crashed marked 'crashed': turns %s",
                            self.path, len(recovered), recovered)
@@ -168,27 +154,12 @@ class DialogueLog:
 
     # ---------------------------------------------------------------- plumbing
 
-    def _describe(self, exc: sqlite3.Error, action: str) -> str:
-        name = getattr(exc, "sqlite_errorname", "") or ""
-        text = str(exc)
-        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
-            return f"{self.path}: dialogue log is locked by another process (waited {self.busy_timeout:g}s)"
-        if name.startswith("SQLITE_READONLY") or "readonly" in text:
-            return f"{self.path}: dialogue log is read-only"
-        if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text:
-            return f"{self.path}: not a dialogue log (not an SQLite database, or corrupt)"
-        if name.startswith("SQLITE_CANTOPEN"):
-            return f"{self.path}: cannot open the dialogue log"
-        if name.startswith("SQLITE_FULL"):
-            return f"{self.path}: disk full while {action}"
-        return f"{self.path}: dialogue log error while {action}: {text}"
-
     @contextmanager
     def _translate(self, action: str) -> Iterator[None]:
         try:
             yield
         except sqlite3.Error as exc:
-            raise LogError(self._describe(exc, action)) from None
+            raise LogError(describe(exc, action, self.path, self.busy_timeout)) from None
 
     @contextmanager
     def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:

@@ -75,6 +75,16 @@ def crashed_record(row: sqlite3.Row) -> AssistantTurnRecord:
     )
 
 
+def recover(conn: sqlite3.Connection, insert: Callable[[sqlite3.Connection, AssistantTurnRecord, float], int]) -> list[int]:
+    """Replace every orphaned draft by its 'crashed' turn (``insert`` stores one); the new turn ids."""
+    recovered = []
+    for row in orphaned(conn):
+        record = crashed_record(row)
+        recovered.append(insert(conn, record, record.created_at))
+        delete(conn, row["id"])
+    return recovered
+
+
 def orphaned(conn: sqlite3.Connection, alive: Callable[[int], bool] = pid_alive) -> list[sqlite3.Row]:
     """Drafts whose writer process is gone."""
     found = conn.execute("SELECT * FROM reply_drafts ORDER BY id").fetchall()
