@@ -48,6 +48,9 @@ if [[ ! -f "$stamp" ]]; then
         .venv/bin/python -m pip install -q "torch==2.13.0" 2>/dev/null || .venv/bin/python -m pip install -q torch
     fi
     .venv/bin/python -m pip install -q -e "$extras"
+    # the Smart Turn v3 end-of-turn model is a starter asset carried inside the pipecat-ai wheel;
+    # only its files are used (audio/turn_end.py), so its runtime dependencies are not installed
+    .venv/bin/python -m pip install -q --no-deps "pipecat-ai>=1.14"
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
