@@ -20,7 +20,7 @@ from audio.devices import AudioDevice, find_device
 from audio.errors import DeviceError
 from audio.events import AudioEventSink, DeviceLost, PlaybackFinished
 from audio.pcm import resample, to_float32
-from audio.streams import close_stream
+from audio.streams import abort_stream, close_stream
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,14 @@ class PlaybackReport:
         return [c.tag for c in self.chunks if c.played > 0]
 
 
+def _is_active(stream: Any) -> bool:
+    """``stream.active``; False when asking fails (the device is gone)."""
+    try:
+        return bool(stream.active)
+    except Exception:  # PortAudio error from a vanished device
+        return False
+
+
 class _Entry:
     __slots__ = ("pcm", "pos", "tag")
 
@@ -65,7 +73,14 @@ class _Entry:
 
 
 class Player:
-    """Plays queued chunks on an output device; ``stop()`` silences it at once."""
+    """Plays queued chunks on an output device; ``stop()`` silences it at once.
+
+    Threads: ``enqueue``/``stop``/``reset``/``close`` are called by one owner (the speaker's TTS
+    worker or the voice loop); ``_on_audio``/``_on_finished`` run on PortAudio's thread. ``_lock``
+    guards the queue, the played-chunk log and ``_buffered``. The stream is aborted through
+    :func:`abort_stream`, so a vanished device cannot hang ``stop()``: it is abandoned and a
+    :class:`DeviceLost` is emitted instead.
+    """
 
     def __init__(self, device: str | int | None = None, *, block_ms: int = 20, latency_s: float = 0.1,
                  emit: AudioEventSink | None = None) -> None:
@@ -150,12 +165,16 @@ class Player:
             self._queue.clear()
             self._discount(self._buffered if playing else 0)
         self._stopping = True
+        lost = False
         try:
-            if self._stream is not None and self._stream.active:
-                self._stream.abort()
+            stream = self._stream
+            if stream is not None and _is_active(stream) and not abort_stream(stream, "output"):
+                self._stream, lost = None, True  # it hung in PortAudio: abandoned to its thread
         finally:
             self._stopping = False
             self._idle.set()
+        if lost:
+            self._emit(DeviceLost(kind="output", message="the output device did not stop (device lost)"))
         report = self.report(stopped=True)
         self._emit(PlaybackFinished(report=report, stopped=True))
         return report

@@ -11,6 +11,33 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 1.0
 
 
+def _bounded(action: Any, what: str, verb: str, timeout: float) -> bool:
+    """Run ``action`` in a daemon thread; True if it returned (or raised) within ``timeout``."""
+
+    def run() -> None:
+        try:
+            action()
+        except Exception as exc:  # a dead device may fail to abort or close; nothing left to do
+            log.debug("%s %s stream: %s", verb, what, exc)
+
+    worker = threading.Thread(target=run, name=f"{verb}-{what}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        log.warning("the %s device did not answer %s within %.1f s (it vanished?); abandoned it",
+                    what, verb, timeout)
+        return False
+    return True
+
+
+def abort_stream(stream: Any, what: str, timeout: float = CLOSE_TIMEOUT_S) -> bool:
+    """Abort ``stream`` (drop its buffer) without closing it; give up after ``timeout`` seconds.
+
+    True if the abort returned in time; a stream that did not is left to its daemon thread.
+    """
+    return _bounded(stream.abort, what, "aborting", timeout)
+
+
 def close_stream(stream: Any, what: str, timeout: float = CLOSE_TIMEOUT_S) -> bool:
     """Abort and close ``stream``; give up after ``timeout`` seconds. True if it closed.
 
@@ -20,16 +47,7 @@ def close_stream(stream: Any, what: str, timeout: float = CLOSE_TIMEOUT_S) -> bo
     """
 
     def close() -> None:
-        try:
-            stream.abort()
-            stream.close()
-        except Exception as exc:  # a dead device may fail to close; nothing left to do
-            log.debug("closing %s stream: %s", what, exc)
+        stream.abort()
+        stream.close()
 
-    closer = threading.Thread(target=close, name=f"close-{what}", daemon=True)
-    closer.start()
-    closer.join(timeout)
-    if closer.is_alive():
-        log.warning("the %s device did not close within %.1f s (it vanished?); abandoned it", what, timeout)
-        return False
-    return True
+    return _bounded(close, what, "closing", timeout)
