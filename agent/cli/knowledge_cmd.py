@@ -201,3 +201,27 @@ def search_cmd(ctx: click.Context, query: tuple[str, ...], limit: int | None, sc
 def recall(ctx: click.Context, query: tuple[str, ...], limit: int | None, full: bool) -> None:
     """Find what was said in earlier conversations (in any language); new ones are indexed first."""
     _show(_search(ctx, " ".join(query), "memory", limit), full)
+
+
+@knowledge.command("watch")
+@click.argument("folders", nargs=-1, type=click.Path(file_okay=False), metavar="[DIR...]")
+@click.pass_context
+def watch(ctx: click.Context, folders: tuple[str, ...]) -> None:
+    """Keep folders indexed until Ctrl-C: new and changed files are (re)indexed, deleted ones forgotten.
+
+    Without DIR, watches the folders listed in [knowledge] watch. Files added or changed while
+    nothing watched are caught up first; then one line per change.
+    """
+    from agent.knowledge.service import make_indexer
+    from agent.knowledge.watch import FolderWatcher, watched_folders
+
+    config = ctx.obj["config"]
+    settings = config.settings.knowledge
+    paths = watched_folders(folders or [config.resolve(f) for f in settings.watch])
+    with _store(ctx) as store:
+        watcher = FolderWatcher(make_indexer(config, store), paths, click.echo, debounce_ms=settings.watch_debounce_ms)
+        click.echo(f"watching {', '.join(map(str, paths))} (Ctrl-C stops)", err=True)
+        try:
+            watcher.run()
+        except KeyboardInterrupt:
+            click.echo("stopped watching", err=True)

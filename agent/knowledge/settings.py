@@ -17,3 +17,5 @@ class KnowledgeSettings(BaseModel):
     lexical_min_similarity: float = Field(0.2, ge=-1.0, le=1.0, description="The lower similarity enough for a chunk that also matches the query's words.")
     chunk_chars: int = Field(1000, ge=100, le=100_000, description="Longest chunk in characters (chunks follow headings and paragraphs).")
     fetch_timeout_s: float = Field(20.0, gt=0.0, description="Seconds to wait for a URL given to `epistemic knowledge add`.")
+    watch: tuple[str, ...] = Field((), description="Folders kept indexed while `epistemic knowledge watch` or the TUI runs (created, changed and deleted files follow).")
+    watch_debounce_ms: int = Field(800, ge=50, le=60_000, description="Milliseconds of quiet after a change before a watched folder is re-indexed.")
