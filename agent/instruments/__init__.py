@@ -1,0 +1,1 @@
+"""Instruments of thinking: views over the logged per-token telemetry (entropy curves, tokenizers)."""
