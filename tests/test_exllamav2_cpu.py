@@ -29,7 +29,7 @@ from agent.llm.exllamav2.stream import DraftFlags, chunk_telemetry, split_chunk_
 from agent.llm.hf_template import load_chat_template
 from agent.llm.peft_adapter import AdapterError, check_fits, module_dims, read_adapter
 from agent.llm.sampler import SamplerSettings
-from agent.llm.telemetry import entropy_and_logprob, top_k
+from agent.llm.telemetry import entropy_varentropy_logprob, top_k
 from tests.exl2_templates import FAMILIES, SPECIAL_TOKENS
 
 # ---------------------------------------------------------------- sampler mapping
@@ -297,9 +297,10 @@ def test_chunk_telemetry_equals_numpy_reference():
     logits[:, 150:] = -np.inf  # exllamav2 masks its vocabulary padding
     ids = [4, 77, 149]
     rows = chunk_telemetry(torch.from_numpy(logits).unsqueeze(0), ids, 5)
-    for row, token, (entropy, logprob, alts) in zip(logits, ids, rows, strict=True):
-        ref_entropy, ref_logprob = entropy_and_logprob(row, token)
+    for row, token, (entropy, varentropy, logprob, alts) in zip(logits, ids, rows, strict=True):
+        ref_entropy, ref_varentropy, ref_logprob = entropy_varentropy_logprob(row, token)
         assert entropy == pytest.approx(ref_entropy, rel=1e-6) and logprob == pytest.approx(ref_logprob, rel=1e-6)
+        assert varentropy == pytest.approx(ref_varentropy, rel=1e-6) and varentropy > 0
         assert [a for a, _ in alts] == [a for a, _ in top_k(row, 5)]
         assert all(np.isfinite(v) for _, v in alts)
 
@@ -469,8 +470,9 @@ def test_generate_streams_steps_with_telemetry_and_draft_stats():
     assert (result.speculative.method, result.speculative.accepted, result.speculative.proposed) == ("ngram", 6, 12)
     logits = np.concatenate([t.reshape(-1, 64).numpy() for t in job.sent])
     for step, row in zip(result.steps, logits, strict=True):
-        entropy, logprob = entropy_and_logprob(row, step.token_id)
+        entropy, varentropy, logprob = entropy_varentropy_logprob(row, step.token_id)
         assert step.entropy == pytest.approx(entropy, rel=1e-6) and step.logprob == pytest.approx(logprob, rel=1e-6)
+        assert step.varentropy == pytest.approx(varentropy, rel=1e-6)
         assert [a.token_id for a in step.top] == [a for a, _ in top_k(row, 3)]
     assert result.timings.completion_tokens == 9 and model.generator.num_remaining_jobs() == 0
 

@@ -58,9 +58,11 @@ def test_entropy_and_logprob_equal_an_independent_softmax_of_the_logits(starter_
     ids = [s.token_id for s in result.steps]
     logp = independent_log_softmax(reference_logits(reference_llama, list(result.prompt.token_ids), ids))
     expected_entropy = -(np.exp(logp) * logp).sum(axis=1)
+    expected_varentropy = (np.exp(logp) * (logp + expected_entropy[:, None]) ** 2).sum(axis=1)
     got_entropy = np.array([s.entropy for s in result.steps])
     got_logprob = np.array([s.logprob for s in result.steps])
     np.testing.assert_allclose(got_entropy, expected_entropy, atol=1e-3)
+    np.testing.assert_allclose([s.varentropy for s in result.steps], expected_varentropy, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(got_logprob, logp[np.arange(len(ids)), ids], atol=1e-3)
     top_ids = [int(i) for i in np.argsort(-logp[0])[:5]]
     assert [a.token_id for a in result.steps[0].top] == top_ids
@@ -268,14 +270,18 @@ def test_llama_cpp_prints_nothing_on_the_terminal(tmp_path):
 @pytest.mark.parametrize("scale", [0.05, 3.0, 12.0])
 def test_fast_logit_statistics_match_the_reference_math(n_vocab, scale):
     from agent.llm.llamacpp.sampling import LogitsStats
-    from agent.llm.telemetry import entropy_and_logprob, top_k
+    from agent.llm.telemetry import entropy_varentropy_logprob, top_k
 
     rng = np.random.default_rng(n_vocab)
     stats = LogitsStats(n_vocab)
     stats.logits = (rng.standard_normal(n_vocab) * scale).astype(np.float32)
-    entropy, logprob, top = stats.stats(n_vocab // 2, 5)
-    ref_entropy, ref_logprob = entropy_and_logprob(stats.logits, n_vocab // 2)
+    entropy, varentropy, logprob, top = stats.stats(n_vocab // 2, 5)
+    ref_entropy, ref_varentropy, ref_logprob = entropy_varentropy_logprob(stats.logits, n_vocab // 2)
     assert entropy == pytest.approx(ref_entropy, abs=1e-4) and logprob == pytest.approx(ref_logprob, abs=1e-4)
+    assert varentropy == pytest.approx(ref_varentropy, rel=1e-4, abs=1e-4)
+    logp = independent_log_softmax(stats.logits[None, :].astype(np.float64))[0]  # straight from the definition
+    p = np.exp(logp)
+    assert ref_varentropy == pytest.approx(float((p * logp**2).sum() - ((p * logp).sum()) ** 2), rel=1e-6, abs=1e-9)
     expected = top_k(stats.logits, 5)
     assert [i for i, _ in top] == [i for i, _ in expected]
     assert [lp for _, lp in top] == pytest.approx([lp for _, lp in expected], abs=1e-4)

@@ -11,9 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from agent.llm.sampler import SamplerSettings
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Role = Literal["system", "user", "assistant"]
 StopReason = Literal["eos", "stop_string", "max_tokens", "cancelled", "context_full", "error"]
@@ -43,6 +46,15 @@ class TokenStep:
     ``logprob`` is the chosen token's log-probability under the full softmax of the raw logits
     (before truncation samplers); ``entropy`` is the Shannon entropy in nats of that same full
     distribution. Either is ``None`` where the backend cannot see the logits.
+
+    ``varentropy`` is the variance of the surprisal ``-log p`` under that same full distribution
+    (nats²): ``sum p (log p + entropy)²``. ``None`` where the backend sees only the top-k (remote
+    servers) or no logits at all.
+
+    ``action`` is what the entropy-adaptive sampler (``sampler.mode = "adaptive"``) chose for this
+    token: ``"argmax"`` (confident: greedy), ``"sample"`` (the normal sampler chain),
+    ``"explore"`` (uncertain: raised temperature, wider top-k) or ``"pause"`` (a token of the
+    configured pause text, inserted rather than sampled). ``None`` in fixed mode.
     """
 
     index: int
@@ -52,6 +64,8 @@ class TokenStep:
     entropy: float | None
     top: tuple[TopAlternative, ...] = ()
     accepted_draft: bool | None = None  # speculative decoding: this token came from the draft
+    varentropy: float | None = None
+    action: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,42 @@ class SpeculativeStats:
     @property
     def acceptance_rate(self) -> float | None:
         return self.accepted / self.proposed if self.proposed else None
+
+
+@dataclass(frozen=True, eq=False)
+class MoERouting:
+    """Mixture-of-experts routing of one reply: per generated token and MoE layer, the experts the
+    router chose (best first), their gate weights and the router's entropy.
+
+    Row ``i`` belongs to TokenStep ``token_index[i]`` and comes from the forward pass whose logits
+    that token was sampled from (the same pass as its logprob and entropy). ``experts`` is
+    ``[tokens, layers, k]`` (int), ``weights`` the same shape (float32, as the model mixes the experts;
+    ``normalized`` when the model renormalises the chosen weights to sum to 1), ``entropy``
+    ``[tokens, layers]`` in nats over the full softmax of the router logits. ``layers`` holds the model
+    layer index of each column (dense layers of a mixed model are left out).
+    """
+
+    n_experts: int
+    layers: tuple[int, ...]
+    token_index: tuple[int, ...]
+    experts: np.ndarray
+    weights: np.ndarray
+    entropy: np.ndarray
+    normalized: bool = False
+
+    @property
+    def top_k(self) -> int:
+        return int(self.experts.shape[2]) if self.experts.ndim == 3 else 0
+
+    def usage(self) -> np.ndarray:
+        """Expert-usage histogram of the reply: ``[layers, n_experts]`` counts of being chosen."""
+        import numpy
+
+        counts = numpy.zeros((len(self.layers), self.n_experts), dtype=numpy.int64)
+        for column in range(len(self.layers)):
+            ids = self.experts[:, column, :].ravel()
+            counts[column] = numpy.bincount(ids[(ids >= 0) & (ids < self.n_experts)], minlength=self.n_experts)
+        return counts
 
 
 @dataclass(frozen=True)
@@ -110,6 +160,7 @@ class GenerationResult:
     prompt: PreparedPrompt
     speculative: SpeculativeStats | None = None
     extra: dict = field(default_factory=dict)
+    moe_routing: MoERouting | None = None  # llama.cpp with [llm] moe_routing on a mixture-of-experts model
 
 
 LOWER_BOUND = "top_k_lower_bound"  # result.extra["entropy"]: entropy from the top-k only (remote servers)

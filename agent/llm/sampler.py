@@ -8,9 +8,12 @@ such a field refuses it with a clear message (see ``unsupported_fields``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+AdaptiveAction = Literal["argmax", "sample", "explore", "pause"]
+ADAPTIVE_ACTIONS: tuple[AdaptiveAction, ...] = ("argmax", "sample", "explore", "pause")
 
 
 class SamplerSettings(BaseModel):

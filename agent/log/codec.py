@@ -1,13 +1,15 @@
 """Compact binary encoding of per-token telemetry (a reply's list of TokenSteps).
 
-A blob is one codec version byte followed by a zlib-compressed payload::
+A blob is one codec version byte followed by a zlib-compressed payload. Version 2 (written now)::
 
     header   <IIII   n steps, m top alternatives in all, piece bytes, alternative bytes
     index    <i4[n]  TokenStep.index
     token    <i4[n]  TokenStep.token_id
     logprob  <f4[n]  NaN where None
     entropy  <f4[n]  NaN where None
+    varent   <f4[n]  varentropy, NaN where None
     draft    <i1[n]  accepted_draft: -1 None, 0 False, 1 True
+    action   <u1[n]  adaptive sampler action, a code into ACTION_CODES (0 = None)
     ntop     <u2[n]  how many alternatives belong to each step
     plen     <u4[n]  UTF-8 byte length of each step's text
     alt_tok  <i4[m]
@@ -15,6 +17,9 @@ A blob is one codec version byte followed by a zlib-compressed payload::
     alt_len  <u4[m]
     pieces   bytes   every step's text, UTF-8, concatenated
     alt_text bytes   every alternative's text, UTF-8, concatenated
+
+Version 1 (older logs) is the same without ``varent`` and ``action``; it still decodes, with
+``varentropy`` and ``action`` None. ``ACTION_CODES`` only ever grows, so old codes keep their meaning.
 
 Log-probabilities and entropies are stored as float32 (about 7 significant digits), which is far
 finer than any analysis needs and halves the size. Text is UTF-8 with ``surrogatepass`` so a piece
@@ -31,10 +36,17 @@ import numpy as np
 
 from agent.llm.base import TokenStep, TopAlternative
 
-CODEC_VERSION = 1
+CODEC_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _HEADER = struct.Struct("<IIII")
-_STEP_ARRAYS = (("index", "<i4"), ("token", "<i4"), ("logprob", "<f4"), ("entropy", "<f4"),
-                ("draft", "<i1"), ("ntop", "<u2"), ("plen", "<u4"))
+_STEP_ARRAYS = {
+    1: (("index", "<i4"), ("token", "<i4"), ("logprob", "<f4"), ("entropy", "<f4"),
+        ("draft", "<i1"), ("ntop", "<u2"), ("plen", "<u4")),
+    2: (("index", "<i4"), ("token", "<i4"), ("logprob", "<f4"), ("entropy", "<f4"), ("varent", "<f4"),
+        ("draft", "<i1"), ("action", "<u1"), ("ntop", "<u2"), ("plen", "<u4")),
+}
+ACTION_CODES: tuple[str | None, ...] = (None, "argmax", "sample", "explore", "pause")  # append only
+_ACTION_CODE = {name: code for code, name in enumerate(ACTION_CODES)}
 _ALT_ARRAYS = (("alt_tok", "<i4"), ("alt_lp", "<f4"), ("alt_len", "<u4"))
 
 
@@ -54,6 +66,12 @@ def _none_if_nan(value: np.floating) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
+def _action_code(action: str | None) -> int:
+    """The action's code; one without a code is stored as None rather than failing the turn's save
+    (every action the samplers produce has one: tests/test_codec_v2.py checks it)."""
+    return _ACTION_CODE.get(action, 0)
+
+
 def encode_steps(steps: Sequence[TokenStep]) -> bytes:
     """Pack ``steps`` into a compressed blob (see the module docstring for the layout)."""
     alts = [alt for step in steps for alt in step.top]
@@ -64,7 +82,9 @@ def encode_steps(steps: Sequence[TokenStep]) -> bytes:
         np.array([s.token_id for s in steps], dtype="<i4"),
         _nan_if_none([s.logprob for s in steps]),
         _nan_if_none([s.entropy for s in steps]),
+        _nan_if_none([s.varentropy for s in steps]),
         np.array([-1 if s.accepted_draft is None else int(s.accepted_draft) for s in steps], dtype="<i1"),
+        np.array([_action_code(s.action) for s in steps], dtype="<u1"),
         np.array([len(s.top) for s in steps], dtype="<u2"),
         np.array([len(p) for p in pieces], dtype="<u4"),
         np.array([a.token_id for a in alts], dtype="<i4"),
@@ -110,26 +130,31 @@ def _split(blob: bytes, lengths: np.ndarray) -> list[str]:
         raise CodecError(f"telemetry text is not UTF-8: {exc.reason}") from None
 
 
-def _decompress(blob: bytes) -> bytes:
+def _decompress(blob: bytes) -> tuple[int, bytes]:
     if not blob:
         raise CodecError("telemetry blob is empty")
-    if blob[0] != CODEC_VERSION:
-        raise CodecError(f"telemetry codec version {blob[0]} is unknown (this program reads {CODEC_VERSION})")
+    version = blob[0]
+    if version not in READABLE_VERSIONS:
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise CodecError(f"telemetry codec version {version} is unknown (this program reads {readable})")
     try:
         payload = zlib.decompress(blob[1:])
     except zlib.error as exc:
         raise CodecError(f"telemetry blob does not decompress: {exc}") from None
     if len(payload) < _HEADER.size:
         raise CodecError("telemetry blob is truncated")
-    return payload
+    return version, payload
 
 
 def decode_steps(blob: bytes) -> list[TokenStep]:
-    """Unpack a blob made by :func:`encode_steps`; raise CodecError if it is damaged."""
-    payload = _decompress(bytes(blob))
+    """Unpack a blob made by :func:`encode_steps` (this or an older codec version); raise
+    CodecError if it is damaged."""
+    version, payload = _decompress(bytes(blob))
     n, m, piece_len, alt_len = _HEADER.unpack_from(payload)
     reader = _Reader(payload)
-    cols = {name: reader.array(dtype, n) for name, dtype in _STEP_ARRAYS}
+    cols = {name: reader.array(dtype, n) for name, dtype in _STEP_ARRAYS[version]}
+    if "action" in cols and int(cols["action"].max(initial=0)) >= len(ACTION_CODES):
+        raise CodecError("telemetry blob has an unknown sampler action code")
     alt_cols = {name: reader.array(dtype, m) for name, dtype in _ALT_ARRAYS}
     pieces = _split(reader.raw(piece_len), cols["plen"])
     alt_texts = _split(reader.raw(alt_len), alt_cols["alt_len"])
@@ -142,6 +167,7 @@ def decode_steps(blob: bytes) -> list[TokenStep]:
 
 def _steps(cols: dict[str, np.ndarray], pieces: list[str], alts: list[TopAlternative]) -> list[TokenStep]:
     steps, start = [], 0
+    varent, action = cols.get("varent"), cols.get("action")
     for i, text in enumerate(pieces):
         count = int(cols["ntop"][i])
         draft = int(cols["draft"][i])
@@ -153,6 +179,8 @@ def _steps(cols: dict[str, np.ndarray], pieces: list[str], alts: list[TopAlterna
             entropy=_none_if_nan(cols["entropy"][i]),
             top=tuple(alts[start : start + count]),
             accepted_draft=None if draft < 0 else bool(draft),
+            varentropy=None if varent is None else _none_if_nan(varent[i]),
+            action=None if action is None else ACTION_CODES[int(action[i])],
         ))
         start += count
     return steps

@@ -9,8 +9,9 @@ Jobs run with ``return_logits=True``. The logits exllamav2 returns for a token a
 output *after* the in-place logit edits of its sampler — repetition / frequency / presence penalty,
 ``token_bias``, DRY, and the vocabulary-padding mask — and *before* temperature, smoothing and every
 truncation sampler (top-k/p/a, min-p, TFS, typical, XTC, Mirostat). :class:`TokenStep` ``entropy``
-is the Shannon entropy (nats) of the softmax of those logits over the whole vocabulary, ``logprob``
-the chosen token's log-probability under it, ``top`` the most likely alternatives under it. With
+is the Shannon entropy (nats) of the softmax of those logits over the whole vocabulary, ``varentropy``
+the variance of the surprisal under it, ``logprob`` the chosen token's log-probability under it,
+``top`` the most likely alternatives under it. With
 all penalties off and no bias this is the raw model distribution. exllamav2's own ``token_probs``
 / ``top_k_probs`` are *after* truncation and renormalisation (1.0 under greedy), so they are not
 used. With ``cfg_scale`` the logits are the conditional prompt's, before CFG mixing and penalties.
@@ -172,13 +173,14 @@ class ExLlamaV2Model:
         def build() -> list[TokenStep]:
             import torch
 
-            tele: Sequence[tuple[float | None, float | None, list[tuple[int, float]]]] = (
-                chunk_telemetry(torch.cat(logits), ids, top_k) if full else [(None, None, [])] * len(ids)
+            tele: Sequence[tuple[float | None, float | None, float | None, list[tuple[int, float]]]] = (
+                chunk_telemetry(torch.cat(logits), ids, top_k) if full else [(None, None, None, [])] * len(ids)
             )
             return [
                 TokenStep(index=first_index + n, token_id=t, text=texts[n], logprob=lp, entropy=h,
-                          top=tuple(TopAlternative(a, self._piece(a), v) for a, v in alts), accepted_draft=drafted[n])
-                for n, (t, (h, lp, alts)) in enumerate(zip(ids, tele, strict=True))
+                          top=tuple(TopAlternative(a, self._piece(a), v) for a, v in alts), accepted_draft=drafted[n],
+                          varentropy=ve)
+                for n, (t, (h, ve, lp, alts)) in enumerate(zip(ids, tele, strict=True))
             ]
 
         return self._pool.submit(build) if full else build()

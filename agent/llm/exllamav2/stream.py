@@ -3,7 +3,7 @@
 One streaming result may carry several tokens (speculative decoding accepts a few per step, and
 text is held back while it might still become a stop string) with one text for all of them;
 :func:`split_chunk_text` shares that text out so the steps' texts always join to the reply.
-:func:`chunk_telemetry` computes entropy, chosen-token logprob and top-k alternatives for all
+:func:`chunk_telemetry` computes entropy, varentropy, chosen-token logprob and top-k alternatives for all
 tokens of a result in one vectorised pass; :class:`DraftFlags` remembers which tokens came from
 the drafter.
 """
@@ -44,8 +44,12 @@ def split_chunk_text(pieces: Sequence[str], text: str) -> list[str]:
     return parts
 
 
-def chunk_telemetry(logits: Any, token_ids: Sequence[int], top_k: int) -> list[tuple[float, float, list[tuple[int, float]]]]:
-    """(entropy in nats, logprob of chosen token, top-k (id, logprob)) for each row of ``logits``.
+Telemetry = tuple[float, float, float, list[tuple[int, float]]]
+
+
+def chunk_telemetry(logits: Any, token_ids: Sequence[int], top_k: int) -> list[Telemetry]:
+    """(entropy in nats, varentropy in nats², logprob of chosen token, top-k (id, logprob)) for
+    each row of ``logits``.
 
     ``logits`` is a torch tensor of shape (n, vocab) or (1, n, vocab), as exllamav2 returns it.
     Masked entries (-inf, exllamav2's vocabulary padding) carry no probability mass.
@@ -55,8 +59,13 @@ def chunk_telemetry(logits: Any, token_ids: Sequence[int], top_k: int) -> list[t
     x = logits.reshape(-1, logits.shape[-1]).to(torch.float64)
     logp = torch.log_softmax(x, dim=-1)
     finite = torch.isfinite(logp)
-    plogp = torch.where(finite, logp.exp() * logp, torch.zeros((), dtype=logp.dtype))
-    entropy = (-plogp.sum(dim=-1)).tolist()
+    zero = torch.zeros((), dtype=logp.dtype)
+    p = logp.exp()
+    plogp = torch.where(finite, p * logp, zero)
+    entropy_t = -plogp.sum(dim=-1)
+    centred = torch.where(finite, logp + entropy_t.unsqueeze(-1), zero)
+    varentropy = (p * centred * centred).sum(dim=-1).tolist()
+    entropy = entropy_t.tolist()
     ids = torch.tensor(list(token_ids), dtype=torch.long).unsqueeze(-1)
     chosen = logp.gather(-1, ids).squeeze(-1).tolist()
     if top_k > 0:
@@ -64,7 +73,7 @@ def chunk_telemetry(logits: Any, token_ids: Sequence[int], top_k: int) -> list[t
         tops = [list(zip(i, v, strict=True)) for i, v in zip(indices.tolist(), values.tolist(), strict=True)]
     else:
         tops = [[] for _ in entropy]
-    return list(zip(entropy, chosen, tops, strict=True))
+    return list(zip(entropy, varentropy, chosen, tops, strict=True))
 
 
 class DraftFlags:

@@ -72,7 +72,7 @@ class TokenLoop:
         return self.cancel is not None and self.cancel.is_set()
 
     def _step(self, token: int) -> TokenStep:
-        entropy, logprob, top = self.logits.stats(token, self.sampler.top_logprobs)
+        entropy, varentropy, logprob, top = self.logits.stats(token, self.sampler.top_logprobs)
         label = self.model.token_label
         return TokenStep(
             index=self.generated - 1,
@@ -81,6 +81,7 @@ class TokenLoop:
             logprob=logprob,
             entropy=entropy,
             top=tuple(TopAlternative(i, label(i), lp) for i, lp in top),
+            varentropy=varentropy,
         )
 
     def run(self, prompt: PreparedPrompt) -> Generator[TokenStep, None, GenerationResult]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from agent.errors import ModelError, UserError
 from agent.llm.sampler import SamplerSettings, unsupported_fields
-from agent.llm.telemetry import entropy_and_logprob
+from agent.llm.telemetry import entropy_varentropy_logprob
 
 MIROSTAT_M = 100  # llama.cpp's value for mirostat v1
 BLOCK = 128  # logits per block when searching the top-k
@@ -37,6 +37,7 @@ class LogitsStats:
         self.n_vocab = n_vocab
         self._shifted = np.empty(n_vocab, dtype=np.float32)
         self._e = np.empty(n_vocab, dtype=np.float32)
+        self._d = np.empty(n_vocab, dtype=np.float32)
         self._ones = np.ones(n_vocab, dtype=np.float32)
         self._offsets = np.arange(BLOCK)
         self._address: int | None = None
@@ -53,27 +54,34 @@ class LogitsStats:
             self._address = address
         return self.logits
 
-    def stats(self, token: int, k: int) -> tuple[float, float, list[tuple[int, float]]]:
-        """(entropy in nats, logprob of ``token``, top-``k`` (id, logprob)) of the current logits.
+    def stats(self, token: int, k: int) -> tuple[float, float, float, list[tuple[int, float]]]:
+        """(entropy in nats, varentropy in nats², logprob of ``token``, top-``k`` (id, logprob)) of
+        the current logits.
 
         Few passes over the vocabulary, all float32: block maxima (which give the maximum and
-        where the top-k can be), ``x - max``, ``exp``, and two BLAS dot products for the sums.
+        where the top-k can be), ``x - max``, ``exp``, and BLAS dot products for the sums.
         Every exponent is <= 0, so nothing overflows, and entropy = log-sum-exp - E[x - max] adds
-        two positive terms, so nothing cancels: within ~1e-5 nats of a float64 computation.
+        two positive terms, so nothing cancels: within ~1e-5 nats of a float64 computation. The
+        varentropy is the variance of ``x - max`` under p (log p differs from it by a constant),
+        taken around its mean so that no large squares cancel.
         """
-        x, shifted, e = self.logits, self._shifted, self._e
+        x, shifted, e, d = self.logits, self._shifted, self._e, self._d
         blocks = self._block_max(x)
         m = float(blocks.max())
         np.subtract(x, m, out=shifted)
         np.exp(shifted, out=e)
         total = float(np.dot(e, self._ones))  # BLAS: much faster than numpy's pairwise sum here
         lse = math.log(total)
-        entropy = lse - float(np.dot(e, shifted)) / total
-        if not math.isfinite(entropy):  # masked (-inf) logits: the careful, slower way
-            entropy, logprob = entropy_and_logprob(x, token)
+        mean = float(np.dot(e, shifted)) / total
+        entropy = lse - mean
+        np.subtract(shifted, mean, out=d)
+        np.multiply(d, d, out=d)
+        varentropy = float(np.dot(e, d)) / total
+        if not (math.isfinite(entropy) and math.isfinite(varentropy)):  # masked (-inf) logits: the careful, slower way
+            entropy, varentropy, logprob = entropy_varentropy_logprob(x, token)
         else:
             logprob = float(shifted[token]) - lse
-        return entropy, logprob, self._top(blocks, k, lse)
+        return entropy, varentropy, logprob, self._top(blocks, k, lse)
 
     def _block_max(self, x: np.ndarray) -> np.ndarray:
         """Maximum of each block; block ``j`` holds ids ``j, j + W, j + 2W, ...`` (W = width),
