@@ -136,6 +136,7 @@ def test_alignment_pads_the_shorter_turn_and_finds_the_divergence(log: DialogueL
     pieces_a, pieces_b = by_answer.series(think.pieces, again.pieces)
     assert pieces_b[5:9] == ["Yes", ".", " Always", "."] and pieces_b[:5] == [None] * 5
     assert pieces_a[5] == "\n\n" and by_answer.length == len(THINK)
+    assert by_answer.diverged_at == 5  # "\n\n" vs "Yes": compared only where both have begun
     assert align(think, think).diverged_at is None
     conversation = log.new_conversation(persona="assistant")
     never = load_curves(log, log.add_assistant_turn(reply(conversation, None, ["Yes", ".", " Never", "."])))

@@ -28,6 +28,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "trafilatura": ("knowledge",),
     "pypdf": ("knowledge",),
     "snowballstemmer": ("knowledge",),
+    "matplotlib": ("plot",),
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from agent.cli.curate_cmd import attach
+from agent.cli.plot_cmd import plot
 from agent.harvest.curation import CurationState, state_of
 from agent.llm.base import entropy_is_lower_bound
 from agent.log import DialogueLog, TelemetryError
@@ -197,3 +198,4 @@ def _turn_json(turn: StoredTurn, turns: list[StoredTurn], steps: list | str | No
 
 
 attach(log)
+log.add_command(plot)

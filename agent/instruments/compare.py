@@ -96,15 +96,16 @@ class Alignment:
 
     @property
     def diverged_at(self) -> int | None:
-        """The first position where the two turns chose different tokens (None: they never do,
-        as far as both go and both are the same length)."""
-        for p in range(self.length):
-            ia, ib = p - self.offset_a, p - self.offset_b
-            ta = self.a.steps[ia].token_id if 0 <= ia < len(self.a) else None
-            tb = self.b.steps[ib].token_id if 0 <= ib < len(self.b) else None
-            if ta != tb:
+        """The first position, from where both turns have begun, at which they chose different
+        tokens or one stopped while the other went on; None when they are the same throughout."""
+        for p in range(max(self.offset_a, self.offset_b), self.length):
+            if _token(self.a, p - self.offset_a) != _token(self.b, p - self.offset_b):
                 return p
         return None
+
+
+def _token(curves: TurnCurves, i: int) -> int | None:
+    return curves.steps[i].token_id if 0 <= i < len(curves) else None
 
 
 def _pad(values: Sequence[T | None], offset: int, length: int) -> list[T | None]:

@@ -130,8 +130,22 @@ class TurnCurves:
         return [s.entropy for s in self.steps]
 
     @property
+    def varentropy(self) -> list[float | None]:
+        """Per token; all None in turns logged before varentropy was recorded."""
+        return [s.varentropy for s in self.steps]
+
+    @property
+    def has_varentropy(self) -> bool:
+        return any(s.varentropy is not None for s in self.steps)
+
+    @property
     def logprob(self) -> list[float | None]:
         return [s.logprob for s in self.steps]
+
+    @property
+    def actions(self) -> list[str | None]:
+        """The adaptive sampler's action per token (None: fixed sampling, or not recorded)."""
+        return [s.action for s in self.steps]
 
     @property
     def pieces(self) -> list[str]:
