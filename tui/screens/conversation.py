@@ -56,6 +56,7 @@ class ConversationScreen(Screen[None]):
         Binding("f2", "app.pick_persona", "Persona"),
         Binding("f3", "toggle_sampler", "Sampler"),
         Binding("f4", "app.inspect_tokens", "Tokens"),
+        Binding("ctrl+e", "app.entropy_view", "Entropy view", show=False),
         Binding("f5", "app.history", "History"),
         Binding("f6", "toggle_entropy", "Entropy", show=False),
         Binding("f7", "app.toggle_voice", "Voice", show=False),
@@ -63,6 +64,7 @@ class ConversationScreen(Screen[None]):
         Binding("f9", "app.toggle_voice_mode", "Voice mode", show=False),
         Binding("f10", "app.toggle_barge_in", "Barge-in", show=False),
         Binding("f11", "app.harvest", "Harvest", show=False),
+        Binding("ctrl+t", "app.tokenizer_lab", "Tokenizer lab", show=False),
     ]
 
     def __init__(self) -> None:
