@@ -8,13 +8,13 @@ from typing import Any
 
 from agent.errors import MissingExtra
 
-_SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def normalised(text: str) -> str:
-    """Case and whitespace folded: copies that differ only in those count as exact duplicates."""
-    return _SPACE.sub(" ", text).strip().casefold()
+    """Case and whitespace folded: copies that differ only in those count as exact duplicates
+    (``str.split`` splits on the same Unicode whitespace as ``\\s+``, several times faster)."""
+    return " ".join(text.casefold().split())
 
 
 class Deduper:

@@ -34,7 +34,7 @@ class Conversation:
         the engine's history kept them (answers without reasoning), then this user message."""
         history = self.head()
         for ex in self.exchanges:
-            user = {"role": "user", "content": self.scrub(ex.user.text)}
+            user = {"role": "user", "content": self.scrub(ex.user_text)}
             yield ex, [*history, user]
             history += [user, {"role": "assistant", "content": self.scrub(ex.active.text)}]
 
@@ -64,7 +64,8 @@ def provenance(ex: Exchange, reply: Any = None, **more: Any) -> dict[str, Any]:
         "model_hash": turn.model_hash or "", "persona": turn.persona or "",
         "adapters_json": turn.adapters or "[]", "sampler_json": turn.sampler or "{}",
         "source": ex.user.source or "typed", "language": ex.language or "",
-        "rating": ex.rating or "", "edited": ex.edited, "interrupted": turn.cut_off, **more,
+        "rating": ex.rating or "", "edited": ex.edited, "interrupted": turn.cut_off,
+        "original_user_text": ex.user.text if ex.user_text != ex.user.text else "", **more,
     }
 
 

@@ -24,6 +24,7 @@ class Exchange:
     active: Turn  # the reply the conversation went on with (latest that did not fail)
     replies: list[Turn]  # every alternative that did not fail, oldest first
     chosen: Turn  # the preferred alternative, else the active one
+    user_text: str = ""  # the user's words as exported: the corrected transcript, else as logged
     content: str = ""  # the exported reply text (edit, heard part, reasoning in <think>)
     language: str | None = None
     rating: str | None = None
@@ -76,7 +77,7 @@ def build(turns: list[Turn], removed: Counter[str]) -> list[Exchange]:
         if not replies:
             removed["reply failed" if turn.id in by_user else "no reply"] += 1
             continue
-        out.append(Exchange(turn, replies[-1], replies, replies[-1]))
+        out.append(Exchange(turn, replies[-1], replies, replies[-1], turn.text))
     return out
 
 
@@ -86,6 +87,7 @@ def curate(exchanges: list[Exchange], curation: Curation, filters: Filters, min_
         preferred = curation.preferred.get(ex.active.group)
         ex.chosen = next((r for r in ex.replies if r.id == preferred), ex.active)
         ex.language = language(ex.user)
+        ex.user_text = curation.transcripts.get(ex.user.id, ex.user.text)
         ex.rating = curation.ratings.get(ex.chosen.id, (None, None))[0]
         edit = curation.edits.get(ex.chosen.id)
         ex.edited = edit is not None

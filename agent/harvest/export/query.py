@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import groupby, starmap
+from operator import itemgetter
 
 from agent.harvest.export.snapshot import turn_columns
 
@@ -16,6 +18,7 @@ COLUMNS = (
     "sampler", "stop_reason", "interrupted", "heard_text",
 )
 BATCH = 4096
+_CONVERSATION = itemgetter(COLUMNS.index("conversation_id"))
 
 
 class CorruptRow(ValueError):
@@ -70,37 +73,38 @@ def language(turn: Turn) -> str | None:
 
 
 @lru_cache(maxsize=4096)
-def _json_shape(text: str) -> tuple[type, str | None]:
-    """The parsed value's type and its "language" (if a dict has one); ValueError if unreadable.
+def _json_shape(text: str) -> tuple[type, str | None, str]:
+    """The parsed value's type, its "language" (if a dict has one) and the first text seen equal
+    to ``text``; ValueError if unreadable.
 
     Cached by text: a log repeats the same sampler, adapters and STT settings turn after turn, so
-    most rows are checked without parsing (the values themselves are not kept)."""
+    most rows are checked without parsing (the values themselves are not kept), and every turn
+    then shares one copy of each repeated text instead of holding its own."""
     value = json.loads(text)
     found = value.get("language") if isinstance(value, dict) else None
-    return type(value), found if isinstance(found, str) and found else None
+    return type(value), found if isinstance(found, str) and found else None, text
 
 
-def _shape(text: str | None, turn_id: int, column: str) -> tuple[type | None, str | None]:
+def _shape(text: str | None, turn_id: int, column: str, wanted: type) -> tuple[str | None, str | None]:
+    """(the shared copy of the JSON text, its language); CorruptRow if unreadable or not ``wanted``."""
     if text is None:
         return None, None
     try:
-        return _json_shape(text)
+        kind, found, shared = _json_shape(text)
     except ValueError:
         raise CorruptRow(f"turn {turn_id}: unreadable JSON in {column}") from None
+    if kind is not wanted:
+        raise CorruptRow(f"turn {turn_id}: {column} is not a JSON {'object' if wanted is dict else 'list'}")
+    return shared, found
 
 
 def validate(turn: Turn) -> Turn:
     """Check a turn's JSON columns once (CorruptRow if one cannot be read); sets its language."""
     if turn.role == "user":
-        kind, found = _shape(turn.stt, turn.id, "stt")
-        if kind is not None and kind is not dict:
-            raise CorruptRow(f"turn {turn.id}: stt is not an object")
-        turn.lang = found
+        turn.stt, turn.lang = _shape(turn.stt, turn.id, "stt", dict)
         return turn
-    for column, wanted in (("sampler", dict), ("adapters", list)):
-        kind, _ = _shape(getattr(turn, column), turn.id, column)
-        if kind is not None and kind is not wanted:
-            raise CorruptRow(f"turn {turn.id}: {column} is not a JSON {wanted.__name__}")
+    turn.sampler = _shape(turn.sampler, turn.id, "sampler", dict)[0]
+    turn.adapters = _shape(turn.adapters, turn.id, "adapters", list)[0]
     return turn
 
 
@@ -113,19 +117,9 @@ def _select(conn: sqlite3.Connection) -> str:
 def conversations(conn: sqlite3.Connection) -> Iterator[list[Turn]]:
     """Every conversation's turns in order (regenerated alternatives included), streamed."""
     cursor = conn.execute(_select(conn))
-    current: list[Turn] = []
-    while True:
-        batch = cursor.fetchmany(BATCH)
-        if not batch:
-            break
-        for row in batch:
-            turn = Turn(*row)
-            if current and turn.conversation_id != current[0].conversation_id:
-                yield current
-                current = []
-            current.append(turn)
-    if current:
-        yield current
+    cursor.arraysize = BATCH
+    for _, rows in groupby(cursor, key=_CONVERSATION):
+        yield list(starmap(Turn, rows))
 
 
 def prompt_text(conn: sqlite3.Connection, turn_id: int) -> str:

@@ -18,7 +18,7 @@ def messages(conv: Conversation) -> tuple[list[dict[str, str]], list[dict]]:
     out = conv.head()
     sources = []
     for ex in conv.kept():
-        out.append({"role": "user", "content": conv.scrub(ex.user.text)})
+        out.append({"role": "user", "content": conv.scrub(ex.user_text)})
         out.append({"role": "assistant", "content": conv.scrub(ex.content)})
         sources.append(provenance(ex))
     return out, sources
