@@ -32,6 +32,7 @@ class LlmSettings(_Section):
     threads: int = Field(0, ge=0, le=4096, description="CPU threads for llama.cpp; 0 = all cores.")
     gpu_layers: int = Field(0, ge=-1, le=100_000, description="Layers llama.cpp offloads to a GPU (-1 = all, 0 = CPU only).")
     batch_size: int = Field(512, ge=1, le=1 << 24, description="Prompt-processing batch size.")
+    moe_routing: bool = Field(False, description="llama.cpp, mixture-of-experts models: record each token's chosen experts, gate weights and router entropy (costs speed, see bench/bench_moe.py).")
 
     @field_validator("backend")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.llm.base import TokenStep
+from agent.llm.base import MoERouting, TokenStep
 
 TurnSource = Literal["typed", "voice", "file"]
 
@@ -57,6 +57,7 @@ class AssistantTurnRecord:
     extra: dict[str, Any] = field(default_factory=dict)  # latency waterfall etc.
     created_at: float = 0.0
     error: str | None = None  # why the reply failed (stop_reason "error")
+    moe_routing: MoERouting | None = None  # per-token expert routing (table moe_routing), MoE models only
 
 
 @dataclass

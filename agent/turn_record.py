@@ -69,4 +69,5 @@ def reply_record(
         extra={**result.extra, **extra, **({"retrieval": prov["retrieval"]} if "retrieval" in prov else {})},
         created_at=time.time(),
         error=error,
+        moe_routing=result.moe_routing,
     )

@@ -19,6 +19,7 @@ from agent.llm.base import TokenStep, TopAlternative
 from agent.log import SCHEMA_VERSION, DialogueLog, TelemetryError
 from agent.log.codec import CODEC_VERSION, CodecError, decode_steps, encode_steps
 from agent.log.migrations import MIGRATIONS, apply_migration, statements
+from agent.log.moe_codec import read_routing
 from agent.records import AssistantTurnRecord, StoredTurn, UserTurnRecord
 
 REPO = Path(__file__).resolve().parents[1]
@@ -160,6 +161,8 @@ def test_every_assistant_field_round_trips(log: DialogueLog) -> None:
     for field in dataclasses.fields(AssistantTurnRecord):
         if field.name == "steps":
             assert_steps_equal(log.token_steps(turn.id), record.steps)
+        elif field.name == "moe_routing":  # its own table; round trip in tests/test_moe.py
+            assert record.moe_routing is None and read_routing(log, turn.id) is None
         else:
             assert _stored_value(turn, field.name) == getattr(record, field.name), field.name
     assert turn.data["token_count"] == len(record.steps)

@@ -25,7 +25,7 @@ from typing import Any
 
 from agent.errors import LogError
 from agent.llm.base import TokenStep
-from agent.log import drafts, rows
+from agent.log import drafts, moe_codec, rows
 from agent.log.codec import CodecError, decode_steps, encode_steps
 from agent.log.migrations import SCHEMA_VERSION, apply_migration, pending, user_version
 from agent.log.reads import active_branch
@@ -240,6 +240,8 @@ class DialogueLog:
         cur = conn.execute(rows.ASSISTANT_INSERT, rows.assistant_params(record, created, parent, alternative))
         conn.execute("INSERT INTO token_telemetry (turn_id, token_count, data) VALUES (?, ?, ?)",
                      (cur.lastrowid, len(record.steps), encode_steps(record.steps)))
+        if record.moe_routing is not None:
+            moe_codec.insert(conn, int(cur.lastrowid or 0), record.moe_routing)
         self._touch(conn, record.conversation_id, created)
         return int(cur.lastrowid or 0)
 

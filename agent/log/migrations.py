@@ -20,6 +20,8 @@ columns that belong to the other role are NULL):
   ``undone_at``. See :mod:`agent.harvest.curation`.
 - ``token_telemetry``: one row per assistant turn with its TokenSteps packed by
   :mod:`agent.log.codec`, apart from ``turns`` so reading a conversation never drags the blobs.
+- ``moe_routing`` (5): per assistant turn of a mixture-of-experts model with routing capture on,
+  each token's chosen experts, gate weights and router entropy, packed by :mod:`agent.log.moe_codec`.
 
 Timestamps are unix seconds as REAL (``time.time()``).
 """
@@ -142,11 +144,22 @@ CREATE TRIGGER curation_never_deleted BEFORE DELETE ON curation BEGIN
 END;
 """
 
+_MOE_ROUTING = """
+-- mixture-of-experts routing of a reply (llama.cpp, [llm] moe_routing): written with the turn
+CREATE TABLE moe_routing (
+    turn_id     INTEGER PRIMARY KEY REFERENCES turns(id) ON DELETE CASCADE,
+    layers      INTEGER NOT NULL,
+    experts     INTEGER NOT NULL,
+    data        BLOB NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: conversations, turns, token telemetry", _BASE_SCHEMA),
     Migration(2, "preference label column and lookup indexes", _LABELS_AND_INDEXES),
     Migration(3, "error text of failed replies; drafts of replies while they stream", _ERRORS_AND_DRAFTS),
     Migration(4, "curation actions (ratings, edits, preferences, exclusions, tags, transcripts)", _CURATION),
+    Migration(5, "mixture-of-experts routing per assistant turn", _MOE_ROUTING),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -111,6 +111,8 @@ class TokenLoop:
         while True:
             token = chain.sample(ctx, -1)
             self.logits.read(ctx.ctx)
+            if model.moe is not None:  # MoE routing of the pass that produced this token
+                model.moe.take(self.generated)
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             if model.is_end_token(token):

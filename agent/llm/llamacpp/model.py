@@ -37,6 +37,7 @@ from agent.llm.sampler import SamplerSettings
 if TYPE_CHECKING:
     from agent.config_load import LoadedConfig
     from agent.llm.llamacpp.adapters import AdapterBank
+    from agent.llm.llamacpp.moe import RoutingCapture
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,13 @@ BUSY_TIMEOUT_S = 60.0
 
 
 class LlamaCppModel:
-    """A loaded GGUF model; one generation at a time (other callers wait), usable from any thread."""
+    """A loaded GGUF model; one generation at a time (other callers wait), usable from any thread.
 
-    def __init__(self, llm: Any, info: ModelInfo) -> None:
+    ``moe`` captures mixture-of-experts routing (``[llm] moe_routing`` on a MoE model), else None;
+    ``moe_status`` ("captured", "off" or "dense") goes into every reply's ``extra["moe_routing"]``.
+    """
+
+    def __init__(self, llm: Any, info: ModelInfo, *, moe: RoutingCapture | None = None, moe_status: str = "dense") -> None:
         import llama_cpp
 
         self._llm = llm
@@ -60,6 +65,8 @@ class LlamaCppModel:
         self.n_ctx = int(llm.n_ctx())
         self.n_vocab = int(llm.n_vocab())
         self._adapters: AdapterBank | None = None  # created on the first set_adapters
+        self.moe = moe
+        self.moe_status = moe_status
 
     # --- tokens --------------------------------------------------------------------------
 
@@ -152,8 +159,11 @@ class LlamaCppModel:
         try:
             seed = sampler.seed if sampler.seed is not None else random.SystemRandom().randrange(2**31)
             loop = TokenLoop(self, self._llm, sampler, seed=seed, cancel=cancel)
+            if self.moe is not None:
+                self.moe.begin()
             result: GenerationResult = yield from loop.run(prompt)
-            return result
+            routing = self.moe.finish({s.index for s in result.steps}) if self.moe is not None else None
+            return replace(result, moe_routing=routing, extra={**result.extra, "moe_routing": self.moe_status})
         finally:
             self._lock.release()
 
@@ -220,6 +230,7 @@ def load(config: LoadedConfig, progress: ProgressCallback | None = None) -> Llam
     _report(progress, 0.1, f"loading {path.name}")
     started = time.perf_counter()
     llm = open_llama(path, n_ctx=n_ctx, threads=settings.threads, gpu_layers=settings.gpu_layers, batch_size=settings.batch_size)
+    moe, moe_status = _moe_capture(llm, meta, settings.moe_routing)
     log.info("loaded %s in %.2fs (n_ctx=%d, trained=%s)", path, time.perf_counter() - started, n_ctx, trained)
     _report(progress, 0.8, "hashing the weights")
     template = meta.get("tokenizer.chat_template")
@@ -230,5 +241,26 @@ def load(config: LoadedConfig, progress: ProgressCallback | None = None) -> Llam
     if info.chat_template is None:
         log.warning("%s has no chat template; it can tokenize and complete but not chat", path)
     _report(progress, 1.0, f"{info.model_id} ready")
-    return LlamaCppModel(llm, info)
+    return LlamaCppModel(llm, info, moe=moe, moe_status=moe_status)
+
+
+def _moe_capture(llm: Any, meta: dict[str, Any], wanted: bool) -> tuple[RoutingCapture | None, str]:
+    """Attach MoE routing capture when asked for and the model has experts: (capture, status)."""
+    from agent.llm.llamacpp.load import stderr_into_log
+    from agent.llm.llamacpp.moe import RoutingCapture, attach, moe_shape
+
+    shape = moe_shape(meta)
+    if shape is None:
+        return None, "dense"
+    if not wanted:
+        return None, "off"
+    capture = RoutingCapture(shape)
+    try:
+        with stderr_into_log():
+            attach(llm, capture)
+    except ModelError:
+        llm.close()
+        raise
+    log.info("MoE routing capture on (%d layers, %d experts, top %d)", shape.n_layers, shape.n_experts, shape.n_used)
+    return capture, "captured"
 

@@ -1,0 +1,214 @@
+"""Mixture-of-experts routing telemetry for the llama.cpp backend (``[llm] moe_routing``).
+
+llama.cpp names the router's graph tensors ``ffn_moe_logits-<layer>`` (router logits,
+``[n_expert, n_tokens]``), ``ffn_moe_topk-<layer>`` (the chosen expert ids, a view of the argsort,
+``[k, n_tokens]``), ``ffn_moe_weights-<layer>`` (their gate probabilities) and, where the model
+renormalises them, ``ffn_moe_weights_norm-<layer>``. A context's eval callback (``cb_eval``) is
+asked about every graph node before it is computed (``ask=True``: return True for the ones we
+want) and called again once that node's data exists (``ask=False``); we copy only the last token's
+row of those four tensors per layer (a few dozen bytes), with ``ggml_backend_tensor_get``, which
+reads CPU and GPU buffers alike.
+
+How the callback gets in: ``llama_cpp.Llama()`` does not take one, and its context is created
+inside ``__init__``. :func:`attach` therefore frees the context ``Llama`` made and creates a new one
+from the very same ``Llama.context_params`` with ``cb_eval`` set, then puts it in ``Llama._ctx``.
+Every ``Llama`` method reaches the context through ``self._ctx`` at call time (the backend already
+relies on that in its token loop), the model, batch, buffers and sizes stay as they were, and the
+new context registers itself with the model so it is freed before the model, as the old one was.
+Freeing first means the KV cache is never allocated twice. The cost: two private attributes
+(``_ctx``, ``_model``) and ``llama_cpp._internals.LlamaContext``, all present since 0.3.
+
+Cost: with a callback installed llama.cpp calls it for every graph node and splits the graph at
+each requested tensor, so capture is only attached when asked for and only to MoE models; dense
+models and ``moe_routing = false`` run without any callback (see bench/bench_moe.py).
+
+Threads: the callback runs on the thread that calls ``llama_decode``, i.e. the generation thread
+holding :class:`~agent.llm.llamacpp.model.LlamaCppModel`'s lock, and so do ``begin``/``take``/
+``finish``; nothing else touches a :class:`RoutingCapture`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agent.errors import ModelError
+from agent.llm.base import MoERouting
+
+log = logging.getLogger(__name__)
+
+GGML_TYPE_F32, GGML_TYPE_I32 = 0, 26
+_PREFIX = b"ffn_moe_"
+_LOGITS, _TOPK, _WEIGHTS, _NORM = 0, 1, 2, 3
+_WANTED = {b"ffn_moe_logits": _LOGITS, b"ffn_moe_topk": _TOPK, b"ffn_moe_weights": _WEIGHTS, b"ffn_moe_weights_norm": _NORM}
+NOT_MOE = "not a mixture-of-experts model"
+
+
+class _TensorHead(ctypes.Structure):
+    """The first fields of ``struct ggml_tensor`` (type, buffer, ne[4], nb[4]), unchanged since 2023."""
+
+    _fields_ = [("type", ctypes.c_int), ("buffer", ctypes.c_void_p),
+                ("ne", ctypes.c_int64 * 4), ("nb", ctypes.c_size_t * 4)]
+
+
+@dataclass(frozen=True)
+class MoEShape:
+    """What the GGUF says about the model's experts."""
+
+    n_layers: int
+    n_experts: int
+    n_used: int
+
+
+def moe_shape(meta: dict[str, Any]) -> MoEShape | None:
+    """The model's experts from its GGUF metadata; None for a dense model."""
+    arch = meta.get("general.architecture")
+    experts, used, layers = (meta.get(f"{arch}.{key}") for key in ("expert_count", "expert_used_count", "block_count"))
+    if not all(isinstance(v, int) and v > 0 for v in (experts, used, layers)):
+        return None
+    assert isinstance(experts, int) and isinstance(used, int) and isinstance(layers, int)
+    return MoEShape(n_layers=layers, n_experts=experts, n_used=min(used, experts)) if experts > 1 else None
+
+
+class _Ggml:
+    """The two ggml functions the callback needs, resolved through libllama's handle (which finds
+    them in libggml-base, its dependency)."""
+
+    def __init__(self) -> None:
+        import llama_cpp.llama_cpp as lib
+
+        handle = lib._lib
+        self.get_name = ctypes.CFUNCTYPE(ctypes.c_char_p, ctypes.c_void_p)(("ggml_get_name", handle))
+        self.tensor_get = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t)(
+            ("ggml_backend_tensor_get", handle))
+
+
+class RoutingCapture:
+    """Collects the router's choices through llama.cpp's eval callback (see the module docstring).
+
+    Called only from the generation thread (callback included); no lock. ``latest`` buffers hold the
+    last token's routing of the most recent forward pass per layer; ``take`` copies them per token.
+    """
+
+    def __init__(self, shape: MoEShape) -> None:
+        self.shape = shape
+        self._ggml = _Ggml()
+        n, e, k = shape.n_layers, shape.n_experts, shape.n_used
+        self._logits = np.zeros((n, e), dtype=np.float32)
+        self._topk = np.full((n, k), -1, dtype=np.int32)
+        self._weights = np.zeros((n, k), dtype=np.float32)
+        self._norm = np.zeros((n, k), dtype=np.float32)
+        self._targets = {_LOGITS: (self._logits, e, GGML_TYPE_F32), _TOPK: (self._topk, k, GGML_TYPE_I32),
+                         _WEIGHTS: (self._weights, k, GGML_TYPE_F32), _NORM: (self._norm, k, GGML_TYPE_F32)}
+        self._seen = np.zeros(n, dtype=bool)
+        self._normalized = False
+        self._pending: tuple[int, int] | None = None
+        self._fresh = 0  # tensors read since the last take
+        self._rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._failed = False
+        self.callback = self._make_callback()  # keep the ctypes object alive as long as the context
+
+    def _make_callback(self) -> Any:
+        import llama_cpp
+
+        def on_tensor(tensor: int, ask: bool, _user: Any) -> bool:
+            try:
+                return self._on_tensor(tensor, ask)
+            except Exception:  # an exception here would abort llama.cpp's graph compute
+                if not self._failed:
+                    log.exception("MoE routing capture failed; routing of this model is not recorded")
+                self._failed = True
+                return True
+
+        return llama_cpp.ggml_backend_sched_eval_callback(on_tensor)
+
+    def _on_tensor(self, tensor: int, ask: bool) -> bool:
+        if ask:
+            name = self._ggml.get_name(tensor)
+            if self._failed or not name or not name.startswith(_PREFIX):
+                return False
+            base, _, layer = name.rpartition(b"-")
+            kind = _WANTED.get(base)
+            if kind is None or not layer.isdigit() or int(layer) >= self.shape.n_layers:
+                return False
+            self._pending = (kind, int(layer))
+            return True
+        if self._pending is not None:
+            kind, layer = self._pending
+            self._pending = None
+            self._read(tensor, kind, layer)
+        return True
+
+    def _read(self, tensor: int, kind: int, layer: int) -> None:
+        head = _TensorHead.from_address(tensor)
+        target, width, dtype = self._targets[kind]
+        token_dim = 2 if head.ne[0] == 1 else 1  # [1, k, T] (gathered weights) or [n, T]
+        row = head.ne[token_dim - 1]
+        tokens = head.ne[token_dim]
+        if tokens <= 0:
+            return  # no rows in this pass (the last layer only computes output rows)
+        if head.type != dtype or row != width or head.nb[0] != 4 or (token_dim == 2 and head.nb[1] != 4):
+            raise ModelError(f"unexpected MoE tensor layout (type {head.type}, ne {list(head.ne)}, nb {list(head.nb)})")
+        offset = (tokens - 1) * head.nb[token_dim]
+        self._ggml.tensor_get(tensor, target.ctypes.data + layer * width * 4, offset, width * 4)
+        if kind == _LOGITS:
+            self._seen[layer] = True
+        elif kind == _NORM:
+            self._normalized = True
+        self._fresh += 1
+
+    # --- per generation ------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Forget the rows of the previous generation."""
+        self._rows = []
+        self._fresh = 0
+
+    def take(self, index: int) -> None:
+        """Keep the latest pass's routing as TokenStep ``index``'s (called after each sample)."""
+        if self._fresh == 0 or self._failed:
+            return
+        weights = self._norm if self._normalized else self._weights
+        self._rows.append((index, self._logits.copy(), self._topk.copy(), weights.copy()))
+        self._fresh = 0
+
+    def finish(self, indices: set[int]) -> MoERouting | None:
+        """The routing of the TokenSteps with these indices (rows of other samples dropped)."""
+        rows = [r for r in self._rows if r[0] in indices]
+        self._rows = []
+        if not rows or self._failed:
+            return None
+        layers = np.flatnonzero(self._seen)
+        logits = np.stack([r[1][layers] for r in rows]).astype(np.float64)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        entropy = -(np.exp(log_p) * log_p).sum(axis=-1)
+        return MoERouting(
+            n_experts=self.shape.n_experts,
+            layers=tuple(int(i) for i in layers),
+            token_index=tuple(r[0] for r in rows),
+            experts=np.stack([r[2][layers] for r in rows]).astype(np.int32),
+            weights=np.stack([r[3][layers] for r in rows]).astype(np.float32),
+            entropy=np.maximum(entropy, 0.0).astype(np.float32),
+            normalized=self._normalized,
+        )
+
+
+def attach(llm: Any, capture: RoutingCapture) -> None:
+    """Recreate ``llm``'s context with ``capture``'s eval callback (see the module docstring)."""
+    from llama_cpp import _internals
+
+    params = llm.context_params
+    params.cb_eval = capture.callback
+    params.cb_eval_user_data = None
+    llm._ctx.close()
+    try:
+        llm._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+    except ValueError as exc:
+        raise ModelError(f"llama.cpp could not create a context with MoE routing capture ({exc}); "
+                         "set [llm] moe_routing = false") from None
+    llm.n_tokens = 0
