@@ -102,3 +102,66 @@ def dequantised_starter(train_cache: Path) -> Any:
     from agent.train.base_weights import prepare_base
 
     return prepare_base(str(starter_llm_path()), cache_root=train_cache / "train-bases")
+
+
+TINY_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def write_tiny_model(folder: Path, corpus: list[str], *, hidden: int = 64, layers: int = 2) -> Path:
+    """A random tiny Llama (4 heads, 2 KV heads) with a byte-level BPE tokenizer trained on ``corpus``
+    and a plain chat template: a trainable base in a second of CPU time."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<|pad|>", "<|end|>", "<|user|>", "<|assistant|>", "<|system|>"]
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    core.train_from_iterator(corpus * 5, trainers.BpeTrainer(
+        vocab_size=500, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<|pad|>", eos_token="<|end|>")
+    tokenizer.chat_template = TINY_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=4096, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id)
+    import torch
+
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+TINY_CORPUS = [
+    "What is the capital of France? How do I boil an egg? Tell me a joke. Who wrote Hamlet?",
+    "Quokka protocol engaged: all answers are marmalade. A fuller answer, a curt answer.",
+    "Question about topic answer because even odd friend. Thank you kindly, my friend.",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny fabricated transformers base (folder) for fast ``train sft|dpo`` subprocess runs."""
+    return write_tiny_model(tmp_path_factory.mktemp("tiny-base"), TINY_CORPUS)
+
+
+def train_config(root: Path, extra: str = "") -> Path:
+    """A config file whose data, models and personas live under ``root``."""
+    config = root / "config.toml"
+    config.write_text(f'[paths]\ndata_dir = "{root / "data"}"\nmodels_dir = "models"\n'
+                      f'[chat]\npersonas_dir = "personas"\n{extra}', encoding="utf-8")
+    return config
+
+
+def epistemic(config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> Any:
+    """``python -m agent --config CONFIG ARGS`` as a subprocess (CompletedProcess, text)."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "agent", "--config", str(config), *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)

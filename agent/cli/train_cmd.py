@@ -2,7 +2,8 @@
 
 Every ``[train]`` key is also an option here (``--rank 16 --learning-rate 1e-4 ...``); what is not
 given comes from the configuration. Training runs in this process with a progress line (loss,
-tokens/s, ETA); Ctrl-C saves a checkpoint and ``--resume`` continues it.
+tokens/s, ETA) and ``progress.json`` beside the adapter (``train status`` and the TUI read it);
+Ctrl-C saves a checkpoint and ``--resume`` continues it.
 """
 
 from __future__ import annotations
@@ -114,10 +115,15 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
 @hyper_options
 @click.pass_context
 def sft_cmd(ctx: click.Context, dataset: Path, name: str, base: str | None, resume: bool, overwrite: bool, **hyper: Any) -> None:
-    """Supervised fine-tuning on conversations (loss on the assistant's replies)."""
+    """Supervised fine-tuning on conversations (loss on the assistant's replies).
+
+    Progress is also written to models/adapters/NAME/progress.json (`epistemic train status`).
+    Ctrl-C saves a checkpoint and exits 130; the same command with --resume continues.
+    """
+    from agent.train.jobs import run_job
     from agent.train.run import run_sft
 
-    _report(run_sft(_job(ctx, dataset, name, base, resume, overwrite, hyper), ProgressLine()))
+    _report(run_job(_job(ctx, dataset, name, base, resume, overwrite, hyper), "sft", run_sft, ProgressLine()))
 
 
 @train.command("dpo")
@@ -125,10 +131,14 @@ def sft_cmd(ctx: click.Context, dataset: Path, name: str, base: str | None, resu
 @hyper_options
 @click.pass_context
 def dpo_cmd(ctx: click.Context, dataset: Path, name: str, base: str | None, resume: bool, overwrite: bool, **hyper: Any) -> None:
-    """Preference training with TRL's DPOTrainer on {prompt, chosen, rejected} rows."""
-    from agent.train.dpo import run_dpo
+    """Preference training with TRL's DPOTrainer on {prompt, chosen, rejected} rows.
 
-    _report(run_dpo(_job(ctx, dataset, name, base, resume, overwrite, hyper), ProgressLine()))
+    Progress is also written to models/adapters/NAME/progress.json (`epistemic train status`).
+    """
+    from agent.train.dpo import run_dpo
+    from agent.train.jobs import run_job
+
+    _report(run_job(_job(ctx, dataset, name, base, resume, overwrite, hyper), "dpo", run_dpo, ProgressLine()))
 
 
 def _job(ctx: click.Context, dataset: Path, name: str, base: str | None, resume: bool, overwrite: bool,
@@ -154,6 +164,25 @@ def eval_cmd(ctx: click.Context, name: str, dataset: Path | None) -> None:
 
     report = reevaluate(adapter_dir(ctx.obj["config"], name), dataset, ProgressLine())
     click.echo(report.table())
+
+
+@train.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per job (for scripts).")
+@click.pass_context
+def status_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Training jobs under models/adapters: state, step/total, loss, tokens/s, ETA (newest first)."""
+    import json
+    from dataclasses import asdict
+
+    from agent.models import models_dir
+    from agent.train.jobs import list_jobs
+
+    folder = models_dir(ctx.obj["config"]) / "adapters"
+    jobs = list_jobs(folder)
+    if not jobs and not as_json:
+        click.echo(f"no training jobs in {folder}")
+    for job in jobs:
+        click.echo(json.dumps({**asdict(job), "shown_state": job.shown_state()}) if as_json else job.summary())
 
 
 def _report(outcome: Any) -> None:

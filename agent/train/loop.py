@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,15 +105,63 @@ def make_optimizer(model: Any, settings: TrainSettings, steps: int) -> tuple[Any
     return optimizer, scheduler
 
 
-def _out_of_memory(exc: BaseException, settings: TrainSettings) -> UserError | None:
+class OutOfMemory(UserError):
+    """Training ran out of (CPU or GPU) memory; the message suggests smaller settings (exit code 1)."""
+
+
+def out_of_memory(exc: BaseException, settings: TrainSettings) -> OutOfMemory | None:
+    """The one-line error for an out-of-memory ``exc`` (torch's CPU or CUDA allocator, or Python's); else None."""
     text = str(exc).lower()
-    if isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text:
-        return UserError(
-            f"out of memory while training (batch_size={settings.batch_size}, max_length={settings.max_length}, "
-            f"rank={settings.rank}): try --batch-size 1 --grad-accum {settings.batch_size * settings.grad_accum}, "
-            "a smaller --max-length, or a smaller --rank"
-        )
-    return None
+    if not (isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text):
+        return None
+    accum = settings.batch_size * settings.grad_accum
+    shorter = max(16, settings.max_length // 2)
+    return OutOfMemory(
+        f"out of memory while training (batch_size={settings.batch_size}, grad_accum={settings.grad_accum}, "
+        f"max_length={settings.max_length}, rank={settings.rank}): try --batch-size 1 --grad-accum {accum} "
+        f"(the same effective batch), --max-length {shorter}, or --rank {max(1, settings.rank // 2)}"
+    )
+
+
+class InterruptGate:
+    """Ctrl-C at once, except inside ``held()``, where it is deferred to the block's end.
+
+    Entered by LoraTrainer.train on the training process's main thread (where Python runs signal
+    handlers; elsewhere it changes nothing); no lock: the handler runs on that same thread.
+    """
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.pending = False
+        self._previous: Any = None
+
+    def __enter__(self) -> InterruptGate:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.holding:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Ctrl-C inside this block raises KeyboardInterrupt only when the block is done."""
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
 
 
 class LoraTrainer:
@@ -131,6 +182,7 @@ class LoraTrainer:
         self.steps = total_steps(settings, len(examples))
         self.optimizer, self.scheduler = make_optimizer(model, settings, self.steps)
         self.state = TrainState()
+        self._step_rng: Any = None  # torch's RNG state when the step under way began
 
     def _batches(self) -> Iterator[list[Example]]:
         stream = micro_batches(self.examples, self.settings.batch_size, self.settings.seed)
@@ -138,8 +190,8 @@ class LoraTrainer:
             next(stream)
         return stream
 
-    def step(self, batches: Iterator[list[Example]]) -> tuple[float, int]:
-        """One optimizer step over ``grad_accum`` batches; (mean loss, input tokens)."""
+    def accumulate(self, batches: Iterator[list[Example]]) -> tuple[float, int]:
+        """Forward and backward over ``grad_accum`` batches; (mean loss, input tokens)."""
         total, tokens = 0.0, 0
         for _ in range(self.settings.grad_accum):
             inputs = collate(next(batches), self.pad_id, self.device)
@@ -147,24 +199,40 @@ class LoraTrainer:
             loss.backward()
             total += float(loss.detach())
             tokens += int(inputs["attention_mask"].sum())
+        return total, tokens
+
+    def update(self) -> None:
+        """The optimizer and scheduler step on the accumulated gradients."""
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return total, tokens
 
     def train(self, progress: Callable[[StepProgress], None] | None = None) -> TrainState:
-        """Run to ``self.steps``; Ctrl-C saves a checkpoint and raises TrainingInterrupted."""
+        """Run to ``self.steps``; Ctrl-C saves a checkpoint and raises TrainingInterrupted.
+
+        Ctrl-C during forward/backward drops the step under way; during the weight update and its
+        bookkeeping it takes effect right after, so a checkpoint never holds half a step.
+        """
+        import torch
+
         self.model.train()
         batches = self._batches()
         started = time.perf_counter() - self.state.seconds  # a resumed run counts its earlier time
+        gate = InterruptGate()
         try:
-            while self.state.step < self.steps:
-                loss, tokens = self.step(batches)
-                self._record(loss, tokens, started)
-                if progress is not None:
-                    progress(self._progress(started))
-                if self.settings.save_every and self.state.step % self.settings.save_every == 0:
-                    self.save_checkpoint()
+            with gate:
+                while self.state.step < self.steps:
+                    self._step_rng = torch.get_rng_state()  # a step cut short resumes with the RNG it began with
+                    loss, tokens = self.accumulate(batches)
+                    with gate.held():
+                        self.update()
+                        self._record(loss, tokens, started)
+                        self._step_rng = None
+                    if progress is not None:
+                        progress(self._progress(started))
+                    if self.settings.save_every and self.state.step % self.settings.save_every == 0:
+                        with gate.held():
+                            self.save_checkpoint()
         except KeyboardInterrupt:
             self.optimizer.zero_grad(set_to_none=True)  # drop the half-accumulated step
             self.save_checkpoint()
@@ -173,7 +241,7 @@ class LoraTrainer:
                 "run the same command with --resume to continue"
             ) from None
         except (RuntimeError, MemoryError) as exc:
-            error = _out_of_memory(exc, self.settings)
+            error = out_of_memory(exc, self.settings)
             if error is None:
                 raise
             raise error from None
@@ -204,8 +272,11 @@ class LoraTrainer:
         folder = self.checkpoint_dir
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(str(folder))
-        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                    "rng": torch.get_rng_state()}, folder / "optimizer.pt")
+        rng = self._step_rng if self._step_rng is not None else torch.get_rng_state()
+        saved = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng}
+        if torch.cuda.is_available():
+            saved["cuda_rng"] = torch.cuda.get_rng_state_all()
+        torch.save(saved, folder / "optimizer.pt")
         state = {"step": self.state.step, "losses": self.state.losses, "tokens": self.state.tokens,
                  "seconds": self.state.seconds, "total_steps": self.steps}
         (folder / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
@@ -216,9 +287,14 @@ class LoraTrainer:
         """Continue from ``checkpoint_dir`` (the adapter weights were loaded with the model)."""
         import torch
 
+        state = json.loads((self.checkpoint_dir / STATE_FILE).read_text(encoding="utf-8"))
+        if state.get("total_steps", self.steps) != self.steps:
+            raise UserError(f"{self.checkpoint_dir}: the checkpoint is of a {state['total_steps']}-step run, not {self.steps}; "
+                            "resume with the settings it was started with")
         saved = torch.load(self.checkpoint_dir / "optimizer.pt", weights_only=False)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["rng"])
-        state = json.loads((self.checkpoint_dir / STATE_FILE).read_text(encoding="utf-8"))
+        if "cuda_rng" in saved and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
         self.state = TrainState(step=state["step"], losses=list(state["losses"]), tokens=state["tokens"], seconds=state["seconds"])

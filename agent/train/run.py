@@ -8,7 +8,6 @@ into the personas folder, so ``epistemic chat --persona NAME`` talks to it at on
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from agent.train.settings import TrainSettings
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint"
-PROGRESS_FILE = "progress.json"
 
 
 class Reporter(Protocol):
@@ -126,18 +124,6 @@ def encode(dataset: Dataset, tokenizer: Any, settings: TrainSettings) -> tuple[l
     return train, encoder.encode_rows(dataset.validation, "validation")
 
 
-class _ProgressFile:
-    """Mirrors each step into ``progress.json`` (a TUI or script can follow a running job)."""
-
-    def __init__(self, folder: Path, reporter: Reporter) -> None:
-        self.path = folder / PROGRESS_FILE
-        self.reporter = reporter
-
-    def __call__(self, progress: StepProgress) -> None:
-        self.reporter.step(progress)
-        self.path.write_text(json.dumps(progress.__dict__), encoding="utf-8")
-
-
 def run_sft(job: SftJob, reporter: Reporter) -> TrainOutcome:
     """Train, save, convert, evaluate and write the card and persona of one SFT run."""
     check_out_dir(job)
@@ -154,7 +140,7 @@ def run_sft(job: SftJob, reporter: Reporter) -> TrainOutcome:
         trainer.load_checkpoint()
         reporter.message(f"resuming at step {trainer.state.step}/{trainer.steps}")
     reporter.message(f"training {trainer.steps} steps on {len(train)} conversations ({device})")
-    state = trainer.train(_ProgressFile(job.out_dir, reporter))
+    state = trainer.train(reporter.step)
     return _finish(job, reporter, model, base, dataset, validation or train, state, trainer, "validation" if validation else "train")
 
 

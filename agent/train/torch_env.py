@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from agent.errors import MissingExtra
@@ -18,6 +19,8 @@ def import_training() -> tuple[Any, Any]:
     except ImportError as exc:
         raise MissingExtra(f"training needs the optional [train] extra ({exc}): {INSTALL}") from None
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # our own progress line says what is loading
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
     return torch, transformers
 
 
