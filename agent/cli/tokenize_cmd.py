@@ -16,7 +16,7 @@ import click
 from agent.errors import UserError
 
 _CORPUS_ONLY = ("log_path", "since", "until", "persona", "source", "language", "model", "min_count", "top")
-_DEFAULTS: dict[str, Any] = {"role": "both", "min_count": 2, "top": 15}
+_DEFAULTS: dict[str, Any] = {"min_count": 2, "top": 15}
 
 
 @click.command()

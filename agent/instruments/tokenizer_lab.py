@@ -107,7 +107,6 @@ class _Counter:
     def __init__(self, vocab: Vocabulary, result: ModelResult) -> None:
         self.vocab, self.result = vocab, result
         self.cache: dict[str, int] = {}
-        self.whole: dict[str, int] = {}
         self.calibrated = False
         self.sample_exact = self.sample_chunks = 0
 
@@ -145,11 +144,10 @@ class _Counter:
         return sum(map(cache.__getitem__, chunks))
 
     def _whole(self, texts: Sequence[str]) -> list[int]:
-        known = self.whole
-        missing = list({t for t in texts if t not in known})
-        if missing:
-            known.update(zip(missing, self.vocab.count_batch(missing), strict=True))
-        return [known[t] for t in texts]
+        """Whole-text counts, each distinct text of the batch tokenized once (nothing kept after it)."""
+        distinct = list(dict.fromkeys(texts))
+        counts = dict(zip(distinct, self.vocab.count_batch(distinct), strict=True))
+        return [counts[t] for t in texts]
 
 
 def measure(log_path: Path, sources: Sequence[TokenizerSource], filters: CorpusFilters | None = None, *,
