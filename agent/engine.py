@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,11 @@ from agent.errors import GenerationFailed, LogError, UserError
 from agent.events import ContextTrimmed, EventSink, Notice, TurnFinished, TurnStarted
 from agent.gate import TurnGate
 from agent.knowledge.protocols import Retrieval, Retriever
-from agent.llm.base import LanguageModel, run_generation
+from agent.llm.base import GenerationResult, LanguageModel, TokenStep, run_generation
 from agent.llm.sampler import SamplerSettings
 from agent.log.store import TurnStore
 from agent.personas import Persona, PersonaBook
+from agent.provisional import Kept, Prefetch, Provisional
 from agent.records import AssistantTurnRecord, ReplyDraft, StoredTurn, TurnSource, UserTurnRecord
 from agent.reply_stream import ReplyStream
 from agent.turn_record import provenance, reply_record
@@ -78,6 +79,7 @@ class ConversationEngine:
         self.log = log
         self.retriever = retriever  # sources per turn for personas whose ``retrieve`` asks for them
         self.last_retrieval: Retrieval | None = None
+        self._retrieval_of: HistoryEntry | None = None
         self._resolve: Callable[[str], Path | str] = resolve_path or (lambda p: p)
         self.persona: Persona = personas.get(persona)
         self.sampler_overrides: dict[str, Any] = {}
@@ -176,10 +178,14 @@ class ConversationEngine:
         audio_path: str | None = None,
         stt: dict[str, Any] | None = None,
         wait: float = 0.0,
+        provisional: Provisional | None = None,
     ) -> TurnFinished | None:
         """Answer ``text``, logging both turns. None (with a Notice) if it cannot be answered;
         TurnInProgress if another job holds the gate longer than ``wait`` seconds; GenerationFailed
-        if the backend fails (the failed reply is logged, the history is unchanged)."""
+        if the backend fails (the failed reply is logged, the history is unchanged).
+
+        ``provisional``: generate at once but log, emit and remember nothing until it is kept (then
+        the message as kept is what is logged); None if it is discarded (see :mod:`agent.provisional`)."""
         emit = on_event or _ignore
         with self.gate.hold("a reply", wait=wait):
             sampler = self._checked_sampler(emit)
@@ -195,12 +201,19 @@ class ConversationEngine:
             fitted = self._fit([*self.history, user], budget, emit, retrieval)
             if fitted is None:
                 return None
+            prefetched = None
+            if provisional is not None:
+                prefetched, kept = self._provisional(fitted, sampler, cancel, provisional)
+                if kept is None:
+                    return None
+                text, audio_path, stt = kept.text, kept.audio_path, kept.stt
             conversation_id = self._ensure_conversation(text, emit)
             record = None
             if conversation_id is not None:
                 record = UserTurnRecord(conversation_id, text, source, audio_path, stt or {}, time.time())
-            user_id, finished = self._reply(sampler, fitted, record, None, None, emit, cancel, retrieval)
+            user_id, finished = self._reply(sampler, fitted, record, None, None, emit, cancel, retrieval, prefetched)
             self.history += [HistoryEntry("user", text, user_id), HistoryEntry("assistant", finished.answer, finished.turn_id)]
+            self._retrieval_of = self.history[-1]  # the reply last_retrieval was given to
             return finished
 
     def regenerate(self, *, on_event: EventSink | None = None, cancel: threading.Event | None = None) -> TurnFinished | None:
@@ -214,13 +227,49 @@ class ConversationEngine:
                 return None
             previous, user = self.history[-1], self.history[-2]
             sampler = self._checked_sampler(emit)
-            fitted = self._fit(self.history[:-1], self._budget(sampler), emit) if sampler is not None else None
+            retrieval = self._reused_retrieval(previous, emit) if sampler is not None else None
+            fitted = self._fit(self.history[:-1], self._budget(sampler), emit, retrieval) if sampler is not None else None
             if sampler is None or fitted is None:
                 return None
             root = self._reply_group(previous.turn_id)
-            _, finished = self._reply(sampler, fitted, None, user.turn_id, root, emit, cancel)
+            _, finished = self._reply(sampler, fitted, None, user.turn_id, root, emit, cancel, retrieval)
             self.history[-1] = HistoryEntry("assistant", finished.answer, finished.turn_id)
+            self.last_retrieval, self._retrieval_of = retrieval, self.history[-1]
             return finished
+
+    def _reused_retrieval(self, reply: HistoryEntry, emit: EventSink) -> Retrieval | None:
+        """The sources ``reply`` was given (kept from its turn, else read back from its log record),
+        so a regenerated reply sees the same ones; None if it had none or the persona retrieves none."""
+        if self.retriever is None or self.persona.settings.retrieve == "none":
+            return None
+        if self._retrieval_of == reply:
+            return self.last_retrieval
+        if self.log is None or reply.turn_id is None:
+            return None
+        try:
+            logged = self.log.get_turn(reply.turn_id).data.get("extra", {}).get("retrieval")
+            if not logged or not logged.get("sources"):
+                return None
+            retrieval = self.retriever.restore(logged, count_tokens=self.model.count_tokens)
+        except UserError as exc:  # LogError included
+            emit(Notice("warning", f"The sources of that reply could not be read back: {exc}"))
+            return None
+        for note in retrieval.notes:
+            emit(Notice("warning", f"Source {note}"))
+        return retrieval
+
+    def _provisional(self, fitted: FittedPrompt, sampler: SamplerSettings, cancel: threading.Event | None,
+                     provisional: Provisional) -> tuple[Generator[TokenStep, None, GenerationResult], Kept | None]:
+        """Start generating now and wait (gate held) for the decision; a discarded reply is cancelled."""
+        if cancel is None:
+            raise ValueError("a provisional reply needs a cancel event (it is cancelled when discarded)")
+        provisional.generation_started_at = time.perf_counter()
+        prefetch = Prefetch(self.model.generate(fitted.prompt, sampler, cancel=cancel))
+        kept = provisional.wait()
+        if kept is None:
+            cancel.set()
+            prefetch.join()
+        return prefetch.tokens(), kept
 
     def _reply_group(self, turn_id: int | None) -> int | None:
         if self.log is None or turn_id is None:
@@ -273,6 +322,7 @@ class ConversationEngine:
         emit: EventSink,
         cancel: threading.Event | None,
         retrieval: Retrieval | None = None,
+        tokens: Generator[TokenStep, None, GenerationResult] | None = None,
     ) -> tuple[int | None, TurnFinished]:
         """Generate and log one reply: (the user turn's id if ``user`` was logged with it, the end)."""
         prov = provenance(self.model.info, self.persona.name, sampler, fitted, self.persona.system_prompt)
@@ -284,7 +334,8 @@ class ConversationEngine:
         stream = ReplyStream(emit, journal.save if journal.draft_id is not None else None)
         error: Exception | None = None
         try:
-            result = run_generation(self.model.generate(fitted.prompt, sampler, cancel=cancel), stream.on_token)
+            generation = tokens if tokens is not None else self.model.generate(fitted.prompt, sampler, cancel=cancel)
+            result = run_generation(generation, stream.on_token)
         except Exception as exc:  # logged as a failed reply, then raised as GenerationFailed
             logger.exception("generation failed")
             error, result = exc, stream.failed_result(fitted.prompt)
@@ -297,7 +348,7 @@ class ConversationEngine:
             error=None if error is None else f"{type(error).__name__}: {error}",
         )
         turn_id = journal.finish(record)
-        finished = TurnFinished(turn_id, record.text, record.reasoning, result, record.interrupted, turn_id is not None)
+        finished = TurnFinished(turn_id, record.text, record.reasoning, result, record.interrupted, turn_id is not None, retrieval)
         emit(finished)
         if error is not None:
             raise GenerationFailed(f"the reply failed ({record.error}); it is logged as an error, the conversation goes on") from error

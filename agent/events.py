@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from agent.knowledge.protocols import Retrieval
 from agent.llm.base import GenerationResult, TokenStep
 
 Channel = Literal["reasoning", "answer"]
@@ -56,6 +57,7 @@ class TurnFinished:
     result: GenerationResult
     interrupted: bool
     logged: bool
+    retrieval: Retrieval | None = None  # the numbered sources the reply was given (None: the persona retrieves none)
 
 
 @dataclass(frozen=True)

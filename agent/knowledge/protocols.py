@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -45,9 +45,11 @@ class Retrieval:
     notes: tuple[str, ...] = field(default=())
 
     def provenance(self) -> dict[str, Any]:
-        """What the turn's log keeps: chunk ids, scores, text hashes and source paths."""
+        """What the turn's log keeps: chunk ids, scores, text hashes and source paths, and the block
+        exactly as the prompt carried it (dataset exports keep it or leave it out)."""
         return {
             "scope": self.scope,
+            "block": self.block,
             "query": self.query,
             "tokens": self.tokens,
             "budget_tokens": self.budget_tokens,
@@ -55,7 +57,7 @@ class Retrieval:
             "sources": [
                 {"number": s.number, "chunk_id": s.chunk_id, "score": round(s.score, 6),
                  "similarity": round(s.similarity, 4), "source": s.source, "heading": s.heading,
-                 "text_hash": s.text_hash, "truncated": s.truncated}
+                 "text_hash": s.text_hash, "truncated": s.truncated, "chars": len(s.text)}
                 for s in self.sources
             ],
         }
@@ -73,4 +75,9 @@ class Retriever(Protocol):
         count_tokens: Callable[[str], int],
     ) -> Retrieval:
         """Sources for ``query`` whose prompt block is at most ``budget_tokens`` tokens."""
+        ...
+
+    def restore(self, provenance: Mapping[str, Any], *, count_tokens: Callable[[str], int]) -> Retrieval:
+        """The sources a logged turn was given (its :meth:`Retrieval.provenance`), read back from the
+        store with their numbers; those changed or removed since are left out and named in ``notes``."""
         ...

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from agent.config_load import LoadedConfig
 from agent.knowledge.embed import Embedder, default_embedder
@@ -14,7 +15,7 @@ from agent.knowledge.memory import sync_memory
 from agent.knowledge.protocols import Retrieval, RetrieveScope, Source
 from agent.knowledge.search import Hit, search
 from agent.knowledge.service import make_indexer, open_store, search_options
-from agent.knowledge.store import KnowledgeStore
+from agent.knowledge.store import KnowledgeStore, StoredChunk
 
 logger = logging.getLogger(__name__)
 HEADER = "Sources (cite a source you use as [n]):"
@@ -102,8 +103,33 @@ class KnowledgeRetriever:
         return Retrieval(query, scope, tuple(sources), sources_block(sources), tokens, budget,
                          time.perf_counter() - started)
 
+    def restore(self, provenance: Mapping[str, Any], *, count_tokens: Callable[[str], int]) -> Retrieval:
+        started = time.perf_counter()
+        store = self.store()
+        sources: list[Source] = []
+        gone: list[str] = []
+        for entry in provenance.get("sources", ()):
+            chunk = store.chunk_with_text(str(entry["source"]), str(entry["text_hash"]))
+            if chunk is None:
+                gone.append(f"[{entry['number']}] {entry['source']} changed or was removed since")
+                continue
+            sources.append(_restored(entry, chunk))
+        block = sources_block(sources)
+        return Retrieval(str(provenance.get("query", "")), provenance.get("scope", "knowledge"), tuple(sources), block,
+                         count_tokens(block) if block else 0, int(provenance.get("budget_tokens", 0)),
+                         time.perf_counter() - started, tuple(gone))
+
     def close(self) -> None:
         with self._lock:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+
+
+def _restored(entry: Mapping[str, Any], chunk: StoredChunk) -> Source:
+    """A logged source with its text read back (cut where it was cut then)."""
+    text = chunk.text
+    if entry.get("truncated") and isinstance(entry.get("chars"), int):
+        text = chunk.text[: max(0, entry["chars"] - 2)] + " …"
+    return Source(int(entry["number"]), chunk.id, float(entry.get("score", 0.0)), float(entry.get("similarity", 0.0)),
+                  text, chunk.source, chunk.heading, chunk.text_hash, bool(entry.get("truncated")))

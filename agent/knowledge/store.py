@@ -239,6 +239,15 @@ class KnowledgeStore:
         )
         return {int(r["id"]): _chunk(r) for r in rows}
 
+    def chunk_with_text(self, source: str, text_hash: str) -> StoredChunk | None:
+        """The chunk of ``source`` whose text has this hash, if the document still holds it (ids change
+        when a document is re-indexed; the text hash does not)."""
+        rows = self._query(
+            "SELECT c.*, d.source, d.title FROM chunks c JOIN documents d ON d.id = c.document_id"
+            " WHERE d.source = ? AND c.text_hash = ? ORDER BY c.ord LIMIT 1", (source, text_hash),
+        )
+        return _chunk(rows[0]) if rows else None
+
     def stats(self) -> dict[str, int]:
         """Documents, chunks and the database's size in bytes (with its WAL)."""
         docs, chunks = self._query("SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)")[0]
