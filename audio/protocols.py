@@ -102,6 +102,15 @@ class VoiceActivityDetector(Protocol):
         """Audio of the utterance in progress, float32."""
         ...
 
+    @property
+    def last_silence_ms(self) -> int:
+        """Silence that ended the last utterance."""
+        ...
+
+    def end_now(self) -> VadEvent | None:
+        """End the utterance in progress now (the turn-end model says it is finished)."""
+        ...
+
 
 if TYPE_CHECKING:  # mypy checks that the concrete classes keep satisfying the protocols
 

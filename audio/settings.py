@@ -51,6 +51,11 @@ class VadSettings(_Section):
     silero_check: bool = Field(True, description="Ask Silero VAD for a second opinion on each utterance to cut false triggers.")
     silero_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability threshold.")
     silero_min_speech_ms: int = Field(150, ge=0, description="Silero must hear at least this much speech or the utterance is dropped.")
+    end_of_turn: Literal["silence", "model", "both"] = Field("both", description="What ends a turn: silence (end_silence_ms of it), model (Smart Turn decides at each pause, up to turn_max_silence_ms) or both (the model at the first pause, the silence timer otherwise).")
+    turn_check_ms: int = Field(210, ge=30, description="Silence after which the turn-end model is asked whether the user has finished.")
+    turn_threshold: float = Field(0.5, gt=0, lt=1, description="Turn-end model probability at or above which the turn counts as finished.")
+    turn_max_silence_ms: int = Field(2000, ge=60, description="end_of_turn = model: silence that ends a turn the model still calls unfinished.")
+    early_start: bool = Field(True, description="Start transcribing and answering at a pause the model calls final, before the turn ends; kept if the final transcript matches, else discarded.")
 
 
 class SttSettings(_Section):

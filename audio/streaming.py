@@ -1,8 +1,11 @@
 """Partial transcripts while the user is still speaking, then the final one.
 
 A worker thread re-transcribes the growing utterance every ``interval_ms`` with cheap settings and
-emits :class:`PartialTranscript`; :meth:`StreamingTranscriber.finish` stops it and transcribes the
-whole utterance with full settings. A language detected confidently by a partial is reused.
+emits :class:`PartialTranscript`; :meth:`StreamingTranscriber.finish` abandons a partial still in
+progress (its result is dropped; it is never waited for) and transcribes the whole utterance with
+full settings at once, on Whisper's second worker. A language detected confidently by a partial is
+reused. :meth:`hold` pauses the partials while something better is being transcribed (the voice
+loop's early start at a pause).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class StreamingTranscriber:
         self._samples = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._held = threading.Event()
+        self._busy = threading.Event()  # set while a partial is being transcribed
         self._thread: threading.Thread | None = None
         self.last_partial = ""
 
@@ -62,15 +67,18 @@ class StreamingTranscriber:
     def _run(self) -> None:
         done = 0
         while not self._stop.wait(self.interval_s):
-            if self._samples - done < STT_RATE * 0.2 or self._samples < STT_RATE * MIN_PARTIAL_S:
+            if self._samples - done < STT_RATE * 0.2 or self._samples < STT_RATE * MIN_PARTIAL_S or self._held.is_set():
                 continue
             audio = self.audio()
             done = len(audio)
+            self._busy.set()
             try:
                 result = self.stt.transcribe(audio, final=False, language=self.language, cancel=self._stop)
             except Exception:  # a failed partial must never end the conversation
                 log.exception("partial transcript failed")
                 continue
+            finally:
+                self._busy.clear()
             self._pin_language(result)
             if result.text and result.text != self.last_partial and not self._stop.is_set():
                 self.last_partial = result.text
@@ -87,9 +95,23 @@ class StreamingTranscriber:
             self._thread.join()
             self._thread = None
 
+    def abandon(self) -> bool:
+        """Stop the partial worker without waiting; True if a partial was still being transcribed
+        (it finishes in the background and its result is dropped)."""
+        self._stop.set()
+        return self._busy.is_set()
+
+    def hold(self, on: bool = True) -> None:
+        """Pause (or resume) the partials; one in progress finishes."""
+        if on:
+            self._held.set()
+        else:
+            self._held.clear()
+
     def finish(self, pcm: np.ndarray | None = None, cancel: threading.Event | None = None) -> Transcript:
-        """Final transcript of ``pcm`` (default: the appended audio); emits :class:`FinalTranscript`."""
-        self.stop()
+        """Final transcript of ``pcm`` (default: the appended audio), started at once (a partial in
+        progress is abandoned, not waited for); emits :class:`FinalTranscript`."""
+        self.abandon()
         audio = self.audio() if pcm is None else to_float32(pcm)
         result = self.stt.transcribe(audio, final=True, language=self.language, cancel=cancel)
         self._emit(FinalTranscript(transcript=result))

@@ -31,6 +31,7 @@ from audio.vad import speech_spans
 log = logging.getLogger(__name__)
 
 STARTER_NAMES = ("", "base", "starter", "whisper-base")
+WORKERS = 2  # CPU model replicas: a final transcript never queues behind an abandoned partial one (on a GPU one is quick)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ class WhisperStt:
         spec = resolve_model(settings.model if model is None else model)
         threads = settings.threads or os.cpu_count() or 1
         try:
-            loaded = WhisperModel(spec, device=settings.device, compute_type=settings.compute_type, cpu_threads=threads)
+            loaded = WhisperModel(spec, device=settings.device, compute_type=settings.compute_type, cpu_threads=threads,
+                                  num_workers=WORKERS if settings.device == "cpu" else 1)
         except Exception as exc:  # ctranslate2/hub raise many types; the user needs one line
             raise AudioModelError(f"cannot load Whisper model {spec!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         log.info("Whisper model %s loaded (%s, %s)", spec, settings.device, settings.compute_type)

@@ -4,12 +4,19 @@
 speech dominates the start window, :class:`SpeechEnded` (with the audio, pre-roll included) after
 ``end_silence_ms`` of silence, or :class:`SpeechRejected` when the utterance was too short or the
 optional Silero second opinion heard no speech in it.
+
+For a semantic end of turn (``[vad] end_of_turn`` model or both, or ``early_start``) it also reports
+:class:`SpeechPaused` after ``turn_check_ms`` of silence (in model mode again at each multiple),
+and :class:`SpeechResumed` when speech comes back after such a pause; whoever asks the turn-end
+model may then end the utterance at once with :meth:`VadSegmenter.end_now`. In model mode the
+silence that ends an utterance regardless is ``turn_max_silence_ms``.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,7 +26,24 @@ from audio.settings import VadSettings
 
 log = logging.getLogger(__name__)
 
-VadEvent = SpeechStarted | SpeechEnded | SpeechRejected
+
+
+@dataclass(frozen=True)
+class SpeechPaused:
+    """Silence of ``silence_ms`` inside an utterance: time to ask whether the turn is over."""
+
+    silence_ms: int
+    pcm: np.ndarray  # the utterance so far (float32 16 kHz), trailing silence included
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    """Speech came back after a :class:`SpeechPaused`: the utterance goes on."""
+
+    at_s: float
+
+
+VadEvent = SpeechStarted | SpeechEnded | SpeechRejected | SpeechPaused | SpeechResumed
 
 
 class SileroCheck:
@@ -85,7 +109,12 @@ class VadSegmenter:
         self._vad = webrtcvad.Vad(s.aggressiveness)
         self._silero = silero
         self._start_frames = max(1, s.start_ms // s.frame_ms)
-        self._end_frames = max(1, s.end_silence_ms // s.frame_ms)
+        end_ms = s.turn_max_silence_ms if s.end_of_turn == "model" else s.end_silence_ms
+        self._end_frames = max(1, end_ms // s.frame_ms)
+        asks = s.end_of_turn != "silence" or s.early_start
+        self._pause_frames = max(1, s.turn_check_ms // s.frame_ms) if asks else 0
+        self._repeat_pause = s.end_of_turn == "model"
+        self.last_silence_ms = 0  # silence that ended the last utterance
         self._window: collections.deque[bool] = collections.deque(maxlen=self._start_frames)
         self._pre: collections.deque[np.ndarray] = collections.deque(maxlen=max(self._start_frames, s.pre_roll_ms // s.frame_ms))
         self._pending = np.zeros(0, dtype=np.int16)
@@ -107,6 +136,7 @@ class VadSegmenter:
         self._voiced = 0
         self._silence_run = 0
         self._start_frame = 0
+        self._paused = False
         self.in_speech = False
 
     def feed(self, pcm: np.ndarray) -> list[VadEvent]:
@@ -124,6 +154,10 @@ class VadSegmenter:
     def flush(self) -> list[VadEvent]:
         """End of stream: close an utterance in progress."""
         return [self._finish()] if self.in_speech else []
+
+    def end_now(self) -> SpeechEnded | SpeechRejected | None:
+        """End the utterance in progress now (the turn-end model says it is finished)."""
+        return self._finish() if self.in_speech else None
 
     def current_audio(self) -> np.ndarray:
         """Audio of the utterance in progress (for partial transcripts), float32."""
@@ -160,12 +194,23 @@ class VadSegmenter:
         too_long = len(self._speech) * self.settings.frame_ms >= self.settings.max_utterance_s * 1000
         if self._silence_run >= self._end_frames or too_long:
             return self._finish()
-        return None
+        if voiced and self._paused:
+            self._paused = False
+            return SpeechResumed(at_s=self._t(self.frames_seen))
+        return self._pause_check()
+
+    def _pause_check(self) -> SpeechPaused | None:
+        run, every = self._silence_run, self._pause_frames
+        if not every or run < every or run % every or (run > every and not self._repeat_pause):
+            return None
+        self._paused = True
+        return SpeechPaused(silence_ms=run * self.settings.frame_ms, pcm=to_float32(np.concatenate(self._speech)))
 
     def _finish(self) -> SpeechEnded | SpeechRejected:
         pcm = to_float32(np.concatenate(self._speech))
         voiced_ms = self._voiced * self.settings.frame_ms
         start_s, end_s = self._t(self._start_frame), self._t(self.frames_seen)
+        self.last_silence_ms = self._silence_run * self.settings.frame_ms
         self.reset()
         if voiced_ms < self.settings.min_speech_ms:
             return SpeechRejected(reason=f"only {voiced_ms} ms of speech", at_s=end_s)

@@ -4,6 +4,10 @@ Hands-free: the VAD opens and closes utterances. Push-to-talk: :meth:`Listener.p
 :meth:`Listener.release` do. Partial transcripts stream while the user speaks. While
 ``is_muted()`` (the agent speaking in half-duplex) frames are dropped and the VAD is reset, so the
 agent never hears itself.
+
+At each pause the VAD reports, the turn-end model (:class:`TurnPolicy`) is asked whether the user
+has finished: in ``model`` and ``both`` modes a yes ends the utterance at once; in ``silence`` mode
+(with ``early_start``) a yes starts the early reply (``on_early``) while the silence timer runs.
 """
 
 from __future__ import annotations
@@ -13,19 +17,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from agent.voice.events import MicLevel, PartialTranscriptUpdated, VadState, VadStateChanged
-from agent.voice.waterfall import WaterfallClock
+from agent.voice.waterfall import TurnEnd, WaterfallClock
 from audio.events import PartialTranscript, SpeechEnded, SpeechRejected, SpeechStarted
 from audio.pcm import rms_dbfs
 from audio.protocols import SpeechToText, VoiceActivityDetector
 from audio.streaming import StreamingTranscriber
+from audio.turn_end import TurnEndDetector
+from audio.vad import SpeechPaused, SpeechResumed
 
 if TYPE_CHECKING:
-    pass
+    from agent.voice.early import EarlyStart
+
+EarlyStarter = Callable[[np.ndarray, float, "str | None"], "EarlyStart | None"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,17 @@ class Utterance:
     pcm: np.ndarray
     transcriber: StreamingTranscriber
     clock: WaterfallClock
+    early: EarlyStart | None = None  # a reply prepared at a pause before the turn ended
+
+
+@dataclass(frozen=True)
+class TurnPolicy:
+    """How the end of a turn is decided ([vad] end_of_turn, turn_threshold, early_start)."""
+
+    mode: Literal["silence", "model", "both"] = "silence"
+    threshold: float = 0.5
+    early_start: bool = False
+    detector: TurnEndDetector | None = None  # None: the silence timer alone, no early start
 
 
 def stop_in_background(transcriber: StreamingTranscriber) -> None:
@@ -54,9 +73,11 @@ class Listener:
     :meth:`release`, :meth:`close` and :meth:`set_push_to_talk`; none of them blocks. The
     partial-transcript workers call ``_partial``.
 
-    ``_lock`` guards the utterance in progress (``_transcriber``), the key state (``_pressed``),
-    the mode (``_push_to_talk``) and the request to reset the VAD (``_reset_vad``, set by a mode
-    switch and carried out by the capture thread). It is never held while transcribing or emitting.
+    ``_lock`` guards the utterance in progress (``_transcriber`` and its early start ``_early``),
+    the key state (``_pressed``), the mode (``_push_to_talk``) and the request to reset the VAD
+    (``_reset_vad``, set by a mode switch and carried out by the capture thread). It is never held
+    while transcribing or emitting. The turn-end model runs on the capture thread, which alone
+    keeps its last answer (``_check``).
     """
 
     def __init__(
@@ -70,6 +91,8 @@ class Listener:
         on_utterance: Callable[[Utterance], None],
         on_speech_started: Callable[[float], None],
         is_muted: Callable[[], bool],
+        policy: TurnPolicy | None = None,
+        on_early: EarlyStarter | None = None,
     ) -> None:
         self.vad = vad
         self.stt = stt
@@ -78,8 +101,12 @@ class Listener:
         self._on_utterance = on_utterance
         self._on_speech_started = on_speech_started
         self._is_muted = is_muted
+        self.policy = policy or TurnPolicy()
+        self._on_early = on_early
         self._lock = threading.Lock()
         self._transcriber: StreamingTranscriber | None = None
+        self._early: EarlyStart | None = None
+        self._check: tuple[float, float] | None = None  # capture thread only: (probability, seconds)
         self._pressed = False
         self._push_to_talk = push_to_talk
         self._reset_vad = False
@@ -146,12 +173,69 @@ class Listener:
             detect_s = self.vad.frames_seen * self.vad.settings.frame_ms / 1000.0 - event.at_s
             self._on_speech_started(detect_s)
             self._open(self.vad.current_audio())
+        elif isinstance(event, SpeechPaused):
+            self._paused(event)
+        elif isinstance(event, SpeechResumed):
+            self._resumed()
         elif isinstance(event, SpeechEnded):
-            self._send(self._take(vad=True), event.pcm, self.vad.settings.end_silence_ms / 1000.0)
+            self._ended(event, "max_silence" if self.policy.mode == "model" else "silence")
         elif isinstance(event, SpeechRejected):
             log.info("utterance rejected: %s", event.reason)
+            self._check = None
             self._drop_transcriber(vad=True)
             self._emit(VadStateChanged("idle"))
+
+    # -- end of turn (the capture thread) ------------------------------------------------
+
+    def _paused(self, event: SpeechPaused) -> None:
+        detector = self.policy.detector
+        if detector is None:
+            return
+        started = time.perf_counter()
+        try:
+            probability = detector.probability(event.pcm)
+        except Exception:  # a failing model leaves the silence timer in charge
+            log.exception("turn-end model failed")
+            return
+        self._check = (probability, time.perf_counter() - started)
+        finished = probability >= self.policy.threshold
+        log.info("pause of %d ms: turn finished with probability %.2f (%.0f ms)", event.silence_ms, probability, self._check[1] * 1000)
+        if finished and self.policy.mode != "silence":
+            ended = self.vad.end_now()
+            if isinstance(ended, SpeechEnded):
+                self._ended(ended, "model")
+            elif ended is not None:
+                self._vad_event(ended)
+        elif finished and self.policy.early_start and self._on_early is not None:
+            self._start_early(event.pcm, probability)
+
+    def _start_early(self, pcm: np.ndarray, probability: float) -> None:
+        with self._lock:
+            transcriber, previous = self._transcriber, self._early
+        if transcriber is None or self._on_early is None:
+            return
+        early = self._on_early(pcm, probability, transcriber.language)
+        with self._lock:
+            self._early = early
+        if previous is not None:
+            previous.discard()
+        if early is not None:
+            transcriber.hold()
+
+    def _resumed(self) -> None:
+        with self._lock:
+            transcriber, early = self._transcriber, self._early
+        if early is not None:
+            early.stale()
+        if transcriber is not None:
+            transcriber.hold(False)
+
+    def _ended(self, event: SpeechEnded, decision: str) -> None:
+        probability, model_s = self._check or (None, None)
+        self._check = None
+        turn_end = TurnEnd(self.policy.mode, decision, probability, model_s)
+        transcriber, early = self._take_with_early(vad=True)
+        self._send(transcriber, event.pcm, self.vad.last_silence_ms / 1000.0, turn_end, early)
 
     def _open(self, audio: np.ndarray) -> None:
         transcriber = self._new_transcriber()
@@ -173,30 +257,38 @@ class Listener:
 
     def _take(self, *, vad: bool = False) -> StreamingTranscriber | None:
         """Take the utterance in progress; ``vad``: only a hands-free one (the VAD's to end)."""
+        return self._take_with_early(vad=vad)[0]
+
+    def _take_with_early(self, *, vad: bool = False) -> tuple[StreamingTranscriber | None, EarlyStart | None]:
         with self._lock:
             if vad and self._push_to_talk:
-                return None
+                return None, None
             transcriber, self._transcriber = self._transcriber, None
-        return transcriber
+            early, self._early = self._early, None
+        return transcriber, early
 
-    def _send(self, transcriber: StreamingTranscriber | None, pcm: np.ndarray | None, end_silence_s: float) -> None:
+    def _send(self, transcriber: StreamingTranscriber | None, pcm: np.ndarray | None, end_silence_s: float,
+              turn_end: TurnEnd, early: EarlyStart | None = None) -> None:
         """Hand a finished utterance on (``pcm`` None: the audio appended to ``transcriber``)."""
-        clock = WaterfallClock(time.perf_counter(), end_silence_s)
+        clock = WaterfallClock(time.perf_counter(), end_silence_s, turn_end)
         self._emit(VadStateChanged(self.initial_state()))
-        if transcriber is None:
+        audio = np.zeros(0) if transcriber is None else transcriber.audio() if pcm is None else pcm
+        if transcriber is None or len(audio) == 0:
+            if early is not None:
+                early.discard()
+            if transcriber is not None:
+                stop_in_background(transcriber)
             return
-        audio = transcriber.audio() if pcm is None else pcm
-        if len(audio) == 0:
-            stop_in_background(transcriber)
-            return
-        self._on_utterance(Utterance(audio, transcriber, clock))
+        self._on_utterance(Utterance(audio, transcriber, clock, early))
 
     def _partial(self, event: Any) -> None:  # a partial-transcript worker
         if isinstance(event, PartialTranscript):
             self._emit(PartialTranscriptUpdated(event.text))
 
     def _drop_transcriber(self, *, vad: bool = False) -> None:
-        transcriber = self._take(vad=vad)
+        transcriber, early = self._take_with_early(vad=vad)
+        if early is not None:
+            early.discard()
         if transcriber is not None:
             stop_in_background(transcriber)
 
@@ -223,7 +315,7 @@ class Listener:
                 return
             self._pressed = False
             transcriber, self._transcriber = self._transcriber, None
-        self._send(transcriber, None, 0.0)
+        self._send(transcriber, None, 0.0, TurnEnd("push_to_talk", "key"))
 
     def close(self) -> None:
         """Forget an utterance in progress."""

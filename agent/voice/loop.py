@@ -8,7 +8,9 @@ log keeps the reply as generated and the part actually heard.
 
 The engine's turn gate is the one owner of "a turn is running": a spoken turn that finds a typed
 job (a regenerate, a persona switch...) in progress waits up to ``turn_wait_s`` for it, then is
-dropped with a visible :class:`agent.events.Notice`; it never runs beside it.
+dropped with a visible :class:`agent.events.Notice`; it never runs beside it. An early start
+(:mod:`agent.voice.early`) holds the gate from the pause that started it until its utterance is
+answered (kept) or its transcript turns out different (discarded).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from agent.errors import TurnInProgress
 from agent.events import Notice, TurnFinished, TurnStarted
+from agent.voice.early import EarlyStart
 from agent.voice.events import (
     BargedIn,
     DeviceLost,
@@ -30,7 +33,7 @@ from agent.voice.events import (
     VoiceEventSink,
     WaterfallReady,
 )
-from agent.voice.listener import Listener, Utterance
+from agent.voice.listener import Listener, TurnPolicy, Utterance
 from agent.voice.protocols import VoiceEngine
 from agent.voice.speaker import Speaker, SpokenReply, speech_events
 from agent.voice.turns import TurnRecorder
@@ -67,7 +70,7 @@ class VoiceLoop:
     def __init__(self, engine: VoiceEngine, *, settings: AudioSettings, vad: VoiceActivityDetector,
                  stt: SpeechToText, tts: TextToSpeech, recorder: TurnRecorder,
                  on_event: VoiceEventSink | None = None, language: str | None = None,
-                 turn_wait_s: float = TURN_WAIT_S) -> None:
+                 turn_wait_s: float = TURN_WAIT_S, policy: TurnPolicy | None = None) -> None:
         self.engine = engine
         self.turn_wait_s = turn_wait_s
         self.settings = settings
@@ -82,6 +85,7 @@ class VoiceLoop:
         self.listener = Listener(
             vad=vad, stt=stt, language=language, push_to_talk=push_to_talk, emit=self._emit,
             on_utterance=self._turns_put, on_speech_started=self._on_speech_started, is_muted=self._is_muted,
+            policy=policy, on_early=self._on_early,
         )
         self._turns: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -122,6 +126,10 @@ class VoiceLoop:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout)
+        while not self._turns.empty():  # utterances never answered: their early replies go too
+            item = self._turns.get_nowait()
+            if isinstance(item, Utterance) and item.early is not None:
+                item.early.discard()
         self._close_devices()
         self._emit(VadStateChanged("off"))
 
@@ -222,6 +230,14 @@ class VoiceLoop:
             self.last_barge_in_s = detect_s + time.perf_counter() - started
             log.info("barge-in after %.0f ms", self.last_barge_in_s * 1000)
 
+    def _on_early(self, pcm: Any, probability: float, language: str | None) -> EarlyStart | None:  # the capture thread
+        """Start preparing the reply at a pause that looks final (not while a reply runs)."""
+        with self._reply_lock:
+            replying = self._reply is not None
+        if replying or self.engine.busy or self._stop.is_set():
+            return None
+        return EarlyStart.begin(self.engine, self.listener.stt, pcm, language=language, probability=probability)
+
     def _on_speaking(self, speaking: bool) -> None:
         self._speaking.set()
         self._emit(SpeakingChanged(True))
@@ -251,19 +267,45 @@ class VoiceLoop:
             return
         heard = self.recorder.transcribe(item)
         if heard is None:
+            if item.early is not None:
+                item.early.discard()
             self._emit(Notice("info", "Nothing recognisable was heard."))
             return
-        self._answer(heard.text, item.clock, heard.event, source="voice", audio_path=heard.audio_path, stt=heard.stt)
+        early = self._early_decision(item, heard.text)
+        self._answer(heard.text, item.clock, heard.event, early=early, source="voice", audio_path=heard.audio_path, stt=heard.stt)
 
-    def _answer(self, text: str, clock: WaterfallClock, said: UserUtterance | None = None, **turn: Any) -> None:
-        """Answer ``text`` and speak the reply; ``said`` is announced once the engine takes the turn."""
-        cancel = threading.Event()
+    def _early_decision(self, item: Utterance, final_text: str) -> EarlyStart | None:
+        """The early start to keep (its transcript matches the final one), else None (discarded)."""
+        early, clock = item.early, item.clock
+        if early is None:
+            policy = self.listener.policy
+            clock.early("none" if policy.early_start and policy.detector is not None else "off")
+            return None
+        early.wait_transcript()
+        if early.matches(final_text):
+            clock.early("used", early.head_start_s(clock.speech_end_at))
+            return early
+        log.info("early start discarded: %r became %r", early.transcript.text if early.transcript else "", final_text)
+        early.discard()
+        clock.early("discarded")
+        return None
+
+    def _answer(self, text: str, clock: WaterfallClock, said: UserUtterance | None = None,
+                early: EarlyStart | None = None, **turn: Any) -> None:
+        """Answer ``text`` and speak the reply; ``said`` is announced once the engine takes the turn.
+        With ``early``, its provisional reply is kept as the answer (regenerated if that fails)."""
+        cancel = early.cancel if early is not None else threading.Event()
         reply = self.speaker.begin(clock)
         with self._reply_lock:
             self._reply, self._cancel = reply, cancel
         on_event = speech_events(clock, reply, forward=self._announcing(said))
         try:
-            finished = self._respond(text, on_event, cancel, **turn)
+            finished = early.keep(text, on_event, **turn) if early is not None else None
+            if early is not None and not early.kept:
+                clock.early("discarded")
+                cancel = self._fresh_cancel()
+            if finished is None and (early is None or not early.kept):
+                finished = self._respond(text, on_event, cancel, **turn)
         finally:
             outcome = reply.stop() if reply.stopped or cancel.is_set() else reply.finish()
             with self._reply_lock:
@@ -274,6 +316,13 @@ class VoiceLoop:
             waterfall = clock.result()
             self.recorder.store_reply(finished, outcome, waterfall)
             self._emit(WaterfallReady(finished.turn_id, waterfall))
+
+    def _fresh_cancel(self) -> threading.Event:
+        """A new cancel flag for a reply regenerated after an early start could not be kept."""
+        cancel = threading.Event()
+        with self._reply_lock:
+            self._cancel = cancel
+        return cancel
 
     def _respond(self, text: str, on_event: VoiceEventSink, cancel: threading.Event, **turn: Any) -> TurnFinished | None:
         """``engine.respond``, waiting up to ``turn_wait_s`` for another job to free the gate."""

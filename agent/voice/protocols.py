@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from agent.events import EngineEvent, TurnFinished
+from agent.provisional import Provisional
 from agent.records import TurnSource
 
 
@@ -33,6 +34,9 @@ class VoiceEngine(Protocol):
         audio_path: str | None = None,
         stt: dict[str, Any] | None = None,
         wait: float = 0.0,
+        provisional: Provisional | None = None,
     ) -> TurnFinished | None:
-        """Log the message, generate, log and return the reply (None: it could not be answered)."""
+        """Log the message, generate, log and return the reply (None: it could not be answered).
+
+        ``provisional``: generate now, log and emit only once it is kept (:mod:`agent.provisional`)."""
         ...

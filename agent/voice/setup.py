@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from agent.voice.listener import TurnPolicy
 from agent.voice.loop import VoiceLoop
 from agent.voice.turns import TurnRecorder
 
@@ -61,6 +62,27 @@ def load_vad(config: LoadedConfig) -> VadSegmenter:
     return VadSegmenter.from_settings(config.settings.vad)
 
 
+def load_turn_policy(config: LoadedConfig) -> TurnPolicy:
+    """``[vad] end_of_turn`` / ``early_start`` with the Smart Turn model they need.
+
+    Model or both without the model: AudioModelError (one line naming the install command and
+    the silence setting). Silence mode keeps working without it: only the early start goes."""
+    from audio.errors import AudioModelError
+    from audio.turn_end import SmartTurnDetector
+
+    vad = config.settings.vad
+    if vad.end_of_turn == "silence" and not vad.early_start:
+        return TurnPolicy("silence", vad.turn_threshold, False, None)
+    try:
+        detector = SmartTurnDetector.load()
+    except AudioModelError as exc:
+        if vad.end_of_turn != "silence":
+            raise AudioModelError(f'{exc}; or set [vad] end_of_turn = "silence"') from None
+        log.warning("early start is off: %s", exc)
+        return TurnPolicy("silence", vad.turn_threshold, False, None)
+    return TurnPolicy(vad.end_of_turn, vad.turn_threshold, vad.early_start, detector)
+
+
 def recorder_for(runtime: Runtime, emit: EventSink | None = None) -> TurnRecorder:
     """Keeps user audio and spoken replies in the runtime's dialogue log."""
     config = runtime.config
@@ -69,8 +91,9 @@ def recorder_for(runtime: Runtime, emit: EventSink | None = None) -> TurnRecorde
 
 def build_voice_loop(runtime: Runtime, *, stt: SpeechToText, tts: TextToSpeech, on_event: EventSink | None = None,
                      language: str | None = None, audio: AudioSettings | None = None,
-                     vad: VoiceActivityDetector | None = None) -> VoiceLoop:
-    """A voice loop on ``runtime``'s engine; ``audio`` overrides ``[audio]`` (AudioSettings)."""
+                     vad: VoiceActivityDetector | None = None, policy: TurnPolicy | None = None) -> VoiceLoop:
+    """A voice loop on ``runtime``'s engine; ``audio`` overrides ``[audio]`` (AudioSettings);
+    ``policy`` the end of turn of ``[vad]`` (default: :func:`load_turn_policy`)."""
     config = runtime.config
     return VoiceLoop(
         runtime.engine,
@@ -81,4 +104,5 @@ def build_voice_loop(runtime: Runtime, *, stt: SpeechToText, tts: TextToSpeech, 
         recorder=recorder_for(runtime, on_event),
         on_event=on_event,
         language=listen_language(config, runtime.engine.persona, language),
+        policy=policy or load_turn_policy(config),
     )

@@ -70,13 +70,25 @@ class TurnRecorder:
         self._emit = emit or (lambda event: None)
 
     def transcribe(self, utterance: Utterance) -> Heard | None:
-        """The final transcript of a :class:`agent.voice.listener.Utterance` (None: nothing said)."""
-        started = time.perf_counter()
-        utterance.transcriber.stop()  # a partial still running delays the final one
-        utterance.clock.duration("partial_wait", time.perf_counter() - started)
-        transcript = utterance.transcriber.finish(utterance.pcm)
-        utterance.clock.mark("transcript")
-        utterance.clock.duration("stt", transcript.compute_s)
+        """The final transcript of a :class:`agent.voice.listener.Utterance` (None: nothing said).
+
+        An early start whose audio covers the utterance (no speech after its pause) already
+        transcribed it: that transcript is the final one. Otherwise a partial transcript still
+        running is abandoned and the final one starts at once."""
+        clock, early = utterance.clock, utterance.early
+        reused = early.wait_transcript() if early is not None and not early.is_stale else None
+        if reused is not None and reused.text:
+            utterance.transcriber.abandon()
+            transcript = reused
+            clock.mark("transcript")
+            clock.duration("stt", clock.result().transcript_s or 0.0)  # what was left of it after the end of speech
+        else:
+            started = time.perf_counter()
+            clock.partial_abandoned = utterance.transcriber.abandon()
+            clock.duration("partial_wait", time.perf_counter() - started)
+            transcript = utterance.transcriber.finish(utterance.pcm)
+            clock.mark("transcript")
+            clock.duration("stt", transcript.compute_s)
         if not transcript.text:
             log.info("empty transcript (%s)", "; ".join(transcript.dropped) or "no speech")
             return None

@@ -29,10 +29,28 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f}"
 
 
+def describe_turn_end(waterfall: Any) -> str:
+    """``model 0.97 @ 210 ms · early used −480 ms``: how the turn ended and what the early start did."""
+    end = getattr(waterfall, "turn_end", None)
+    if end is None:
+        return ""
+    said = end.decision if end.probability is None else f"{end.decision} {end.probability:.2f}"
+    text = f"{said} @ {_ms(waterfall.end_silence_s)} ms"
+    early = getattr(waterfall, "early_start", "off")
+    if early == "used":
+        text += f" · early used −{_ms(waterfall.early_saved_s or 0.0)} ms"
+    elif early in ("none", "discarded"):
+        text += f" · early {'not started' if early == 'none' else 'discarded'}"
+    return text
+
+
 def describe_waterfall(waterfall: Any) -> str:
-    """``end of speech → stt 420 → token 910 → sentence 1300 → audio 1620 ms`` (``agent.voice.waterfall.Waterfall``)."""
-    return (f"last turn: end of speech → stt {_ms(waterfall.transcript_s)} → token {_ms(waterfall.first_token_s)} → "
-            f"sentence {_ms(waterfall.first_sentence_s)} → audio {_ms(waterfall.first_audio_s)} ms")
+    """``turn model 0.97 @ 210 ms · early used −480 ms → stt 420 → token 910 → sentence 1300 → audio 1620 ms``
+    (``agent.voice.waterfall.Waterfall``)."""
+    turn = describe_turn_end(waterfall)
+    return (f"last turn: {f'turn {turn} → ' if turn else ''}end of speech → stt {_ms(waterfall.transcript_s)} → "
+            f"token {_ms(waterfall.first_token_s)} → sentence {_ms(waterfall.first_sentence_s)} → "
+            f"audio {_ms(waterfall.first_audio_s)} ms")
 
 
 class VoiceStrip(Widget):
