@@ -8,7 +8,8 @@ tokenizer:
 
 - the lab (``agent.instruments.tokenizer_lab.measure``, both models, worst-split list included),
   end to end, and each model's own tokenizer time inside it;
-- a bare loop calling the same tokenizer on the same turn texts, one call per turn.
+- the raw library on the same turn texts: a loop calling it once per turn, and for the
+  ``tokenizers`` model also its own batch call (``encode_batch_fast``, parallel Rust).
 
 Prints turns/s per model and the ratio lab/bare, the total against the target, and how far the
 lab's token totals are from the bare loop's (it counts cached pre-tokenizer chunks).
@@ -21,6 +22,7 @@ Target: 100,000 turns in under 60 s in total.
 from __future__ import annotations
 
 import argparse
+import logging
 import random
 import sqlite3
 import sys
@@ -113,21 +115,36 @@ def train_tokenizer(folder: Path) -> Path:
     return target
 
 
-def bare(log: Path, sources: list) -> dict[str, tuple[float, int]]:
-    """Per model: seconds and tokens of a loop calling its tokenizer once per turn text."""
-    from agent.instruments.tokenizer_models import load_vocabulary
-
+def bare(log: Path, sources: list) -> dict[str, dict[str, tuple[float, int]]]:
+    """Per model: seconds and tokens of the raw library on the same turn texts: a loop calling it once
+    per text, and for a tokenizers model also its own batch call (``encode_batch_fast``)."""
     conn = sqlite3.connect(f"{log.resolve().as_uri()}?mode=ro", uri=True)
     all_texts = [row[0] for row in conn.execute("SELECT text FROM turns ORDER BY id")]
     conn.close()
-    out = {}
+    out: dict[str, dict[str, tuple[float, int]]] = {}
     for source in sources:
-        vocab = load_vocabulary(source)
-        count = vocab.count_batch
+        if source.kind == "gguf":
+            from llama_cpp import Llama
+
+            from agent.llm.llamacpp.load import route_llama_logs, stderr_into_log
+
+            route_llama_logs()
+            with stderr_into_log():
+                llm = Llama(model_path=str(source.path), vocab_only=True, n_ctx=64, verbose=False)
+            started = time.perf_counter()
+            tokens = sum(len(llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)) for t in all_texts)
+            out[source.name] = {"loop": (time.perf_counter() - started, tokens)}
+            llm.close()
+            continue
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(source.path / "tokenizer.json"))
         started = time.perf_counter()
-        tokens = sum(count((text,))[0] for text in all_texts)
-        out[source.name] = (time.perf_counter() - started, tokens)
-        vocab.close()
+        tokens = sum(len(tok.encode(t, add_special_tokens=False).ids) for t in all_texts)
+        loop = (time.perf_counter() - started, tokens)
+        started = time.perf_counter()
+        tokens = sum(len(e.ids) for e in tok.encode_batch_fast(all_texts, add_special_tokens=False))
+        out[source.name] = {"loop": loop, "batch": (time.perf_counter() - started, tokens)}
     return out
 
 
@@ -136,6 +153,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, help="Work folder to keep (default: a temporary one).")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # llama.cpp's warnings about a vocabulary-only context
     from agent.instruments.tokenizer_lab import measure
     from agent.instruments.tokenizer_models import TokenizerSource, scan_tokenizers
     from agent.llm.starter import STARTER_LLM, starter_llm_path
@@ -155,11 +173,13 @@ def main() -> None:
     print(f"lab: {report.turns} turns, {len(sources)} models, {report.seconds:.1f}s in total "
           f"(target < {TARGET_S:.0f}s: {'met' if report.seconds < TARGET_S else 'MISSED'})")
     for result in report.models:
-        seconds, tokens = baseline[result.name]
         lab_tokens = sum(row.tokens[result.name] for row in report.languages.values())
-        print(f"  {result.name:<24} lab {report.turns / result.seconds:>9,.0f} turns/s ({result.seconds:.1f}s, "
-              f"{result.method})  bare loop {report.turns / seconds:>9,.0f} turns/s ({seconds:.1f}s)  "
-              f"ratio {seconds / result.seconds:.1f}x  tokens lab/bare {lab_tokens / tokens:.4f}")
+        line = (f"  {result.name:<24} lab {report.turns / result.seconds:>9,.0f} turns/s ({result.seconds:.1f}s, "
+                f"{result.method})")
+        for kind, (seconds, tokens) in baseline[result.name].items():
+            line += (f"  bare {kind} {report.turns / seconds:>9,.0f} turns/s ({seconds:.1f}s), "
+                     f"ratio {seconds / result.seconds:.1f}x, tokens lab/bare {lab_tokens / tokens:.4f}")
+        print(line)
     for lang, row in sorted(report.languages.items()):
         cells = "  ".join(f"{m.name} {row.tokens_per_word(m.name) or 0:.2f} tok/word" for m in report.models)
         print(f"  {lang}: {row.turns} turns, {row.words} words; {cells}")

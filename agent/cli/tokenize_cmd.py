@@ -105,7 +105,7 @@ def _corpus(ctx: click.Context, as_json: bool, quiet: bool, v: dict[str, Any]) -
 
 
 class _Progress:
-    """The lab's progress on stderr: a bar with turns read of turns selected."""
+    """The lab's progress on stderr: a bar with turns read of turns selected (called on the command's thread)."""
 
     def __init__(self) -> None:
         from agent.cli.progress import StderrProgress
