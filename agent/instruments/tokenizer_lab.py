@@ -1,8 +1,9 @@
 """The tokenizer lab: fertility of every tokenizer on the user's own logged dialogues, per language.
 
 For each model and language: turns, words (runs of letters), characters, tokens, tokens per word
-and characters per token; and the words split worst (most tokens, among words seen at least
-``min_count`` times) with their pieces in every model, side by side.
+and characters per token; and the words split worst (most tokens in any model, among words seen at least
+``min_count`` times; each word lowercased and tokenized alone, as ``epistemic tokenize WORD``
+shows it) with their pieces in every model, side by side.
 
 Speed (``bench/bench_tokenize.py``): a turn is cut into pre-tokenizer chunks (a word with its
 leading space, a number, a run of punctuation, whitespace), the cut GPT-2-style tokenizers make
@@ -117,9 +118,9 @@ class _Counter:
             self._calibrate(texts[:CALIBRATION_TURNS], chunks[:CALIBRATION_TURNS])
         if self.result.method == "whole turns":
             counts = self._whole(texts)
-            sums = [self._chunk_sum(chunks[i]) for i in sample] if sample else []
+            sums = self._chunk_sums([chunks[i] for i in sample])
         else:
-            counts = [self._chunk_sum(c) for c in chunks]
+            counts = self._chunk_sums(chunks)
             sums = [counts[i] for i in sample]
         if sample:
             exact = self._whole([texts[i] for i in sample])
@@ -132,16 +133,18 @@ class _Counter:
     def _calibrate(self, texts: list[str], chunks: list[list[str]]) -> None:
         self.calibrated = True
         exact = sum(self._whole(texts))
-        estimate = sum(self._chunk_sum(c) for c in chunks)
+        estimate = sum(self._chunk_sums(chunks))
         if exact and abs(estimate - exact) / exact > MAX_DEVIATION:
             self.result.method = "whole turns"
 
-    def _chunk_sum(self, chunks: list[str]) -> int:
+    def _chunk_sums(self, chunks: list[list[str]]) -> list[int]:
+        """Each text's tokens as the sum of its chunks'; the chunks not seen before are tokenized in one batch."""
         cache = self.cache
-        missing = list({c for c in chunks if c not in cache})
+        missing = list({c for text in chunks for c in text if c not in cache})
         if missing:
             cache.update(zip(missing, self.vocab.count_batch(missing), strict=True))
-        return sum(map(cache.__getitem__, chunks))
+        get = cache.__getitem__
+        return [sum(map(get, text)) for text in chunks]
 
     def _whole(self, texts: Sequence[str]) -> list[int]:
         """Whole-text counts, each distinct text of the batch tokenized once (nothing kept after it)."""
