@@ -10,8 +10,10 @@ all experts, then the chosen ones renormalised to sum to 1).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -120,3 +122,30 @@ def write_tiny_moe_gguf(path: Path, dims: MoEDims = MoEDims(), *, seed: int = 0)
 def tiny_moe_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fabricated MoE GGUF (written once per test session)."""
     return write_tiny_moe_gguf(tmp_path_factory.mktemp("moe") / "tiny-moe.gguf")
+
+
+def load_tiny_moe(folder: Path, gguf: Path, *, capture: bool) -> Any:
+    """The real llama.cpp backend on ``gguf`` with ``[llm] moe_routing`` on or off."""
+    from agent.config_load import load_config
+    from agent.llm import load_backend
+
+    config = folder / "config.toml"
+    config.write_text(f'[paths]\ndata_dir = "{folder / "data"}"\n[llm]\nmodel = "{gguf}"\ncontext_size = 512\n'
+                      f"threads = 2\nmoe_routing = {'true' if capture else 'false'}\n", encoding="utf-8")
+    return load_backend(load_config(config, env={}))
+
+
+@pytest.fixture(scope="module")
+def moe_on(tmp_path_factory: pytest.TempPathFactory, tiny_moe_gguf: Path) -> Iterator[Any]:
+    """The fabricated MoE model with routing capture on."""
+    model = load_tiny_moe(tmp_path_factory.mktemp("on"), tiny_moe_gguf, capture=True)
+    yield model
+    model.close()
+
+
+@pytest.fixture(scope="module")
+def moe_off(tmp_path_factory: pytest.TempPathFactory, tiny_moe_gguf: Path) -> Iterator[Any]:
+    """The fabricated MoE model with routing capture off (no eval callback)."""
+    model = load_tiny_moe(tmp_path_factory.mktemp("off"), tiny_moe_gguf, capture=False)
+    yield model
+    model.close()

@@ -4,46 +4,22 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from agent.config_load import load_config
-from agent.llm import load_backend
 from agent.llm.base import ChatMessage, GenerationResult, MoERouting, PreparedPrompt, run_generation
 from agent.llm.sampler import SamplerSettings
 from agent.log import DialogueLog
 from agent.log.migrations import MIGRATIONS, apply_migration
 from agent.log.moe_codec import MoECodecError, decode_routing, encode_routing, read_routing
 from agent.runtime import build_runtime
-from tests.moe_fixtures import MoEDims, tiny_moe_gguf  # noqa: F401  (fixture)
+from tests.moe_fixtures import MoEDims, moe_off, moe_on, tiny_moe_gguf  # noqa: F401  (fixtures)
 
 DIMS = MoEDims()
 GREEDY = SamplerSettings(temperature=0.0, max_tokens=24)
-
-
-def _load(folder: Path, gguf: Path, capture: bool) -> Any:
-    config = folder / "config.toml"
-    config.write_text(f'[paths]\ndata_dir = "{folder / "data"}"\n[llm]\nmodel = "{gguf}"\ncontext_size = 512\n'
-                      f"moe_routing = {'true' if capture else 'false'}\n", encoding="utf-8")
-    return load_backend(load_config(config, env={}))
-
-
-@pytest.fixture(scope="module")
-def moe_on(tmp_path_factory: pytest.TempPathFactory, tiny_moe_gguf: Path) -> Iterator[Any]:  # noqa: F811
-    model = _load(tmp_path_factory.mktemp("on"), tiny_moe_gguf, True)
-    yield model
-    model.close()
-
-
-@pytest.fixture(scope="module")
-def moe_off(tmp_path_factory: pytest.TempPathFactory, tiny_moe_gguf: Path) -> Iterator[Any]:  # noqa: F811
-    model = _load(tmp_path_factory.mktemp("off"), tiny_moe_gguf, False)
-    yield model
-    model.close()
 
 
 def _reply(model: Any, text: str = "hello there, how are you?", sampler: SamplerSettings = GREEDY) -> GenerationResult:
@@ -51,7 +27,7 @@ def _reply(model: Any, text: str = "hello there, how are you?", sampler: Sampler
     return run_generation(model.generate(prompt, sampler))
 
 
-def test_every_token_and_layer_is_routed_to_k_distinct_experts(moe_on: Any) -> None:
+def test_every_token_and_layer_is_routed_to_k_distinct_experts(moe_on: Any) -> None:  # noqa: F811
     result = _reply(moe_on)
     routing = result.moe_routing
     assert result.extra["moe_routing"] == "captured" and routing is not None and result.steps
@@ -101,7 +77,7 @@ def test_the_first_tokens_layer0_routing_matches_the_router_computed_independent
     assert result.moe_routing.entropy[0, 0] == pytest.approx(-(probs * np.log(probs)).sum(), abs=1e-4)
 
 
-def test_capture_does_not_change_the_tokens_and_off_records_nothing(moe_on: Any, moe_off: Any) -> None:
+def test_capture_does_not_change_the_tokens_and_off_records_nothing(moe_on: Any, moe_off: Any) -> None:  # noqa: F811
     for text in ("hello there", "the weather in the north"):
         on, off = _reply(moe_on, text), _reply(moe_off, text)
         assert [s.token_id for s in on.steps] == [s.token_id for s in off.steps]
@@ -109,7 +85,7 @@ def test_capture_does_not_change_the_tokens_and_off_records_nothing(moe_on: Any,
         assert not moe_off._llm.context_params.cb_eval  # no callback installed at all
 
 
-def test_a_stop_string_keeps_routing_aligned_with_the_kept_tokens(moe_on: Any) -> None:
+def test_a_stop_string_keeps_routing_aligned_with_the_kept_tokens(moe_on: Any) -> None:  # noqa: F811
     free = _reply(moe_on, "tell me more")
     assert len(free.steps) > 4
     stop = "".join(s.text for s in free.steps[3:5])
@@ -125,13 +101,14 @@ def test_a_dense_model_says_so_and_has_no_callback(starter_model: Any) -> None:
     assert starter_model.moe is None and not starter_model._llm.context_params.cb_eval
 
 
-def test_routing_is_stored_with_the_turn_and_reads_back(make_config: Any, moe_on: Any) -> None:
+def test_routing_is_stored_with_the_turn_and_reads_back(make_config: Any, moe_on: Any) -> None:  # noqa: F811
     runtime = build_runtime(make_config("[sampler]\ntemperature = 0\nmax_tokens = 16\n"), model=moe_on)
     assert runtime.log is not None
     try:
         finished = runtime.engine.respond("hello there")
+        assert finished is not None and finished.turn_id is not None
         routing = finished.result.moe_routing
-        assert finished.turn_id is not None and routing is not None
+        assert routing is not None
         stored = read_routing(runtime.log, finished.turn_id)
         assert stored is not None and stored.token_index == routing.token_index and stored.layers == routing.layers
         assert (stored.experts == routing.experts).all() and np.array_equal(stored.weights, routing.weights)
@@ -143,12 +120,12 @@ def test_routing_is_stored_with_the_turn_and_reads_back(make_config: Any, moe_on
         runtime.log.close()
 
 
-def test_capture_off_stores_no_routing(make_config: Any, moe_off: Any) -> None:
+def test_capture_off_stores_no_routing(make_config: Any, moe_off: Any) -> None:  # noqa: F811
     runtime = build_runtime(make_config("[sampler]\ntemperature = 0\nmax_tokens = 8\n"), model=moe_off)
     assert runtime.log is not None
     try:
         finished = runtime.engine.respond("hello")
-        assert finished.turn_id is not None and read_routing(runtime.log, finished.turn_id) is None
+        assert finished is not None and finished.turn_id is not None and read_routing(runtime.log, finished.turn_id) is None
         with runtime.log.snapshot() as conn:
             assert conn.execute("SELECT COUNT(*) FROM moe_routing").fetchone()[0] == 0
     finally:

@@ -360,7 +360,8 @@ class EpistemicApp(App[None]):
         last = self.last_finished
         steps = last.result.steps if last is not None else ()
         lower = last is not None and entropy_is_lower_bound(last.result.extra)
-        self.push_screen(TokenInspectorScreen(steps, tokenize, lower_bound=lower))
+        routing, moe = (last.result.moe_routing, last.result.extra.get("moe_routing")) if last is not None else (None, None)
+        self.push_screen(TokenInspectorScreen(steps, tokenize, lower_bound=lower, routing=routing, moe_status=moe))
 
     def action_tokenizer_lab(self) -> None:
         """Ctrl+T: every tokenizer measured on the logged dialogues (computed in the screen's worker)."""

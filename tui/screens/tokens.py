@@ -1,4 +1,5 @@
-"""The token inspector: how the last reply was generated token by token, and how any text splits."""
+"""The token inspector: how the last reply was generated token by token (with, for mixture-of-experts
+models, each token's experts and the reply's expert usage), and how any text splits."""
 
 from __future__ import annotations
 
@@ -10,15 +11,20 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from agent.llm.base import TokenStep
+from agent.llm.base import MoERouting, TokenStep
 from tui.widgets.entropy import entropy_summary
+from tui.widgets.moe import moe_status_line, token_routing, usage_histogram
 from tui.widgets.tokens import pieces_content, step_row, steps_content
 
 Tokenizer = Callable[[str], list[tuple[int, str]]]
 
 
 class TokenInspectorScreen(Screen[None]):
-    """Chips coloured by uncertainty (green sure .. red unsure), a per-token table, a tokenizer box."""
+    """Chips coloured by uncertainty (green sure .. red unsure), a per-token table, the MoE panel
+    (the highlighted token's experts; the reply's expert usage), a tokenizer box.
+
+    Runs on the Textual event loop; it only formats data it was given (no model or SQLite calls).
+    """
 
     DEFAULT_CSS = """
     TokenInspectorScreen #reply-title, TokenInspectorScreen #typed-title { height: 1; background: $panel; padding: 0 1; text-style: bold; }
@@ -26,14 +32,18 @@ class TokenInspectorScreen(Screen[None]):
     TokenInspectorScreen #steps { height: 1fr; }
     TokenInspectorScreen #typed { margin: 0 1; }
     TokenInspectorScreen #typed-chips { height: auto; max-height: 5; padding: 0 1; }
+    TokenInspectorScreen #moe { height: auto; max-height: 14; padding: 0 1; color: $text-muted; }
     """
     BINDINGS = [Binding("escape,f4", "dismiss(None)", "Back")]
 
-    def __init__(self, steps: Sequence[TokenStep], tokenize: Tokenizer | None, *, lower_bound: bool = False) -> None:
+    def __init__(self, steps: Sequence[TokenStep], tokenize: Tokenizer | None, *, lower_bound: bool = False,
+                 routing: MoERouting | None = None, moe_status: str | None = None) -> None:
         super().__init__()
         self.steps = list(steps)
         self.tokenize = tokenize
         self.lower_bound = lower_bound  # entropies from the top-k only (a remote server)
+        self.routing = routing  # the reply's MoE routing, None if not recorded
+        self.moe_status = moe_status  # the reply's extra["moe_routing"]: captured / off / dense / None
 
     def compose(self) -> ComposeResult:
         entropies = [s.entropy for s in self.steps if s.entropy is not None]
@@ -43,6 +53,8 @@ class TokenInspectorScreen(Screen[None]):
         with VerticalScroll(id="reply-chips"):
             yield Static(steps_content(self.steps), id="reply-pieces")
         yield DataTable(id="steps", zebra_stripes=True, cursor_type="row")
+        if self.steps:
+            yield Static(self._moe_text(0), id="moe")
         yield Static("Tokenize any text", id="typed-title")
         yield Input(placeholder="type here to see how the model splits it", id="typed")
         yield Static("", id="typed-chips")
@@ -53,6 +65,16 @@ class TokenInspectorScreen(Screen[None]):
         table.add_columns("#", "id", "piece", "logprob", "entropy", "top alternatives")
         table.add_rows(step_row(s) for s in self.steps)
         self.query_one("#typed", Input).focus()
+
+    def _moe_text(self, row: int) -> str:
+        if self.routing is None:
+            return moe_status_line(self.moe_status)
+        token = token_routing(self.routing, self.steps[row].index) if row < len(self.steps) else ""
+        return f"{token}\n{usage_histogram(self.routing)}"
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.steps and self.routing is not None:
+            self.query_one("#moe", Static).update(self._moe_text(event.cursor_row))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         chips = self.query_one("#typed-chips", Static)
