@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.harvest import curation
 from agent.harvest.export.options import ExportOptions
 from agent.harvest.export.run import export
+from agent.log import DialogueLog
 from tests.harvest_fixtures import exchange, varied_log
 
 
@@ -48,3 +50,76 @@ def test_parquet_holds_the_sft_rows_with_provenance_columns(tmp_path: Path, monk
             assert row[column] == [p[key] for p in sft["provenance"]], (conv_id, column)
     assert cut not in {t for r in got.values() for t in r["turn_ids"]}  # interrupted replies dropped, as in sft
     assert got[conv]["messages"][-1]["content"] == "<think>\nдумаю…\n</think>\n\nОтвет с ё и 🙂"
+
+
+READER = """
+[personas.reader]
+system_prompt = "Answer from the sources."
+retrieve = "knowledge"
+[sampler]
+seed = 3
+max_tokens = 8
+"""
+NOTES = {"lighthouse.md": "# Lighthouse\n\nThe keeper of the Vardø lighthouse feeds his cat Pelle at seven every morning.\n",
+         "bakery.md": "# Bakery\n\nThe bakery on Strandgata sells cardamom buns until noon on Saturdays.\n"}
+
+
+@pytest.fixture
+def retrieval_log(tmp_path: Path, make_config, starter_model) -> tuple[Path, list[int]]:  # type: ignore[no-untyped-def]
+    """A real log written by the engine: a persona that retrieves, two notes, three questions."""
+    from agent.engine import ConversationEngine
+    from agent.knowledge.embed import default_embedder
+    from agent.knowledge.retriever import KnowledgeRetriever
+    from agent.knowledge.service import make_indexer, open_store
+    from agent.personas import PersonaBook
+
+    config = make_config(READER)
+    with open_store(config) as store:
+        for name, text in NOTES.items():
+            (tmp_path / name).write_text(text, encoding="utf-8")
+            make_indexer(config, store).add(str(tmp_path / name))
+    retriever = KnowledgeRetriever(config, default_embedder())
+    with DialogueLog(config.log_path()) as log:
+        engine = ConversationEngine(starter_model, PersonaBook(config), config.settings.sampler, log=log,
+                                    persona="reader", retriever=retriever)
+        replies = [engine.respond(q).turn_id for q in ("When does the lighthouse keeper feed Pelle?",
+                                                       "Until when are cardamom buns sold on Saturdays?",
+                                                       "And the Vardø lighthouse cat, when does he eat?")]
+    retriever.close()
+    return config.log_path(), replies
+
+
+@pytest.mark.slow  # the starter model answers three questions, with a real knowledge store
+def test_retrieved_sources_kept_exactly_as_sent_or_left_out(tmp_path: Path, retrieval_log) -> None:  # type: ignore[no-untyped-def]
+    from agent.knowledge.retriever import HEADER
+
+    path, replies = retrieval_log
+    with DialogueLog(path) as log:
+        turns = {r: log.get_turn(r) for r in replies}
+        curation.rate(log, replies[0], "good")
+    blocks = {r: t.data["extra"]["retrieval"]["block"] for r, t in turns.items()}
+    for reply, block in blocks.items():
+        assert block.startswith(HEADER) and f"Answer from the sources.\n\n{block}" in turns[reply].data["prompt_text"]
+    include = export(ExportOptions("sft", tmp_path / "include", split=(1.0, 0.0, 0.0)), path)
+    rows = jsonl(tmp_path / "include")
+    runs = 1 + sum(blocks[a] != blocks[b] for a, b in zip(replies, replies[1:], strict=False))
+    assert len(rows) == runs == include.rows["data/train.jsonl"] and runs > 1, blocks
+    for row in rows:  # each row ends with a reply whose prompt had exactly the row's system message
+        last = row["provenance"][-1]["turn_id"]
+        assert row["messages"][0] == {"role": "system", "content": f"Answer from the sources.\n\n{blocks[last]}"}
+    assert [p["turn_id"] for p in rows[-1]["provenance"]] == replies  # the last row holds the whole history
+    assert include.facts.extra["replies given retrieved sources"] == 3
+    kto = export(ExportOptions("kto", tmp_path / "kto", split=(1.0, 0.0, 0.0)), path)
+    (rated,) = jsonl(tmp_path / "kto")
+    assert rated["prompt"][0]["content"] == f"Answer from the sources.\n\n{blocks[replies[0]]}" and kto.rows
+
+    omit = export(ExportOptions("sft", tmp_path / "omit", split=(1.0, 0.0, 0.0), retrieved_context="omit"), path)
+    (row,) = jsonl(tmp_path / "omit")
+    assert row["messages"][0] == {"role": "system", "content": "Answer from the sources."}
+    assert not any(HEADER in m["content"] or "[1]" in m["content"] for m in row["messages"][:1])
+    assert [p["turn_id"] for p in row["provenance"]] == replies
+    manifest = json.loads((tmp_path / "omit" / "manifest.json").read_text())
+    assert manifest["query"]["options"]["retrieved_context"] == "omit"
+    assert manifest["counts"]["retrieved context"].startswith("omit:")
+    assert "\"retrieved_context\": \"omit\"" in (tmp_path / "omit" / "README.md").read_text()
+    assert omit.facts.extra["replies given retrieved sources"] == 3

@@ -66,6 +66,8 @@ def _system_prompts(ctx: click.Context) -> Any:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
 @click.option("--dedupe", default="exact", show_default=True, help="exact | near (MinHash) | none.")
 @click.option("--near-threshold", type=float, default=0.85, show_default=True, help="Jaccard similarity of near duplicates.")
+@click.option("--retrieved-context", default="include", show_default=True,
+              help="include | omit: the numbered sources a reply was given, kept in its system message exactly as sent, or left out.")
 @click.option("--scrub-pii", is_flag=True, help="Replace e-mails, phone numbers and card numbers with placeholders.")
 @click.option("--license", "license_", default="other", show_default=True, help="License field of the dataset card.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
@@ -109,7 +111,7 @@ def _options(ctx: click.Context, fmt: str, out: Path, ratios: tuple[float, float
     data_dir = ctx.obj["config"].data_dir() if fmt == "speech" else None
     return ExportOptions(fmt, out, filters, seed=v["seed"], split=ratios, dedupe=v["dedupe"],
                          near_threshold=v["near_threshold"], scrub_pii=v["scrub_pii"], force=v["force"],
-                         license=license_, data_dir=data_dir)
+                         license=license_, data_dir=data_dir, retrieved_context=v["retrieved_context"])
 
 
 class _Progress:

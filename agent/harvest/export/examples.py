@@ -20,22 +20,31 @@ class Conversation:
     curation: Curation
     filters: Filters
     scrub: Callable[[str], str] = field(default=lambda text: text)
+    retrieved: str = "include"  # the sources block a reply was given: include (as sent) | omit
 
-    def head(self) -> list[dict[str, str]]:
-        """The system message (if any) that starts every prompt."""
-        return [{"role": "system", "content": self.system}] if self.system else []
+    def system_for(self, ex: Exchange | None = None) -> str:
+        """The system prompt of ``ex``'s reply as exported: as sent, with the numbered sources the
+        reply was given appended as the engine appended them (include), or without them (omit)."""
+        block = ex.sources if ex is not None and self.retrieved == "include" else ""
+        return "\n\n".join(p for p in (self.system, self.scrub(block) if block else "") if p)
+
+    def head(self, ex: Exchange | None = None) -> list[dict[str, str]]:
+        """The system message (if any) that starts the prompt of ``ex``'s reply."""
+        system = self.system_for(ex)
+        return [{"role": "system", "content": system}] if system else []
 
     def kept(self) -> list[Exchange]:
         """The exchanges that become training turns."""
         return [ex for ex in self.exchanges if ex.reason is None]
 
     def contexts(self) -> Iterator[tuple[Exchange, list[dict[str, str]]]]:
-        """Each exchange with its prompt as the model saw it: system, the earlier exchanges as
-        the engine's history kept them (answers without reasoning), then this user message."""
-        history = self.head()
+        """Each exchange with its prompt as the model saw it: system (with the sources this reply
+        was given), the earlier exchanges as the engine's history kept them (answers without
+        reasoning or sources), then this user message."""
+        history: list[dict[str, str]] = []
         for ex in self.exchanges:
             user = {"role": "user", "content": self.scrub(ex.user_text)}
-            yield ex, [*history, user]
+            yield ex, [*self.head(ex), *history, user]
             history += [user, {"role": "assistant", "content": self.scrub(ex.active.text)}]
 
 

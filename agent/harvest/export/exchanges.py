@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.harvest.export.options import RATINGS, Filters
-from agent.harvest.export.query import Turn, language
+from agent.harvest.export.query import Turn, language, sources_block
 
 
 @dataclass(slots=True)
@@ -25,6 +25,7 @@ class Exchange:
     replies: list[Turn]  # every alternative that did not fail, oldest first
     chosen: Turn  # the preferred alternative, else the active one
     user_text: str = ""  # the user's words as exported: the corrected transcript, else as logged
+    sources: str | None = ""  # the sources block the chosen reply was given ('' none, None: not logged)
     content: str = ""  # the exported reply text (edit, heard part, reasoning in <think>)
     language: str | None = None
     rating: str | None = None
@@ -88,6 +89,7 @@ def curate(exchanges: list[Exchange], curation: Curation, filters: Filters, min_
         ex.chosen = next((r for r in ex.replies if r.id == preferred), ex.active)
         ex.language = language(ex.user)
         ex.user_text = curation.transcripts.get(ex.user.id, ex.user.text)
+        ex.sources = sources_block(ex.chosen)
         ex.rating = curation.ratings.get(ex.chosen.id, (None, None))[0]
         edit = curation.edits.get(ex.chosen.id)
         ex.edited = edit is not None

@@ -11,6 +11,7 @@ SOURCES = ("voice", "typed", "file")
 RATINGS = ("bad", "unrated", "good")  # ordered: --min-rating keeps this value and those after it
 INTERRUPTED = ("drop", "heard", "full")
 DEDUPE = ("exact", "near", "none")
+RETRIEVED = ("include", "omit")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class ExportOptions:
     force: bool = False
     license: str = "other"
     data_dir: Path | None = None  # where relative audio paths of user turns live
+    retrieved_context: str = "include"  # sources a reply was given: include (as sent) | omit
 
     def describe(self) -> dict[str, Any]:
         """The options as JSON-able values (for the card and the manifest)."""

@@ -49,6 +49,7 @@ class Turn:
     stop_reason: str | None
     interrupted: int
     heard_text: str | None
+    retrieval: str | None = None  # a reply's retrieval record (JSON text) if it was given sources
     lang: str | None = None  # the user turn's detected language, set by :func:`validate`
 
     @property
@@ -108,10 +109,31 @@ def validate(turn: Turn) -> Turn:
     return turn
 
 
+def sources_block(turn: Turn) -> str | None:
+    """The numbered sources block a reply's system prompt carried, exactly as sent ('' when it was
+    given none; None when its log record names sources but not the block, as older logs do)."""
+    if not turn.retrieval:
+        return ""
+    try:
+        record = json.loads(turn.retrieval)
+    except ValueError:
+        return None
+    block = record.get("block") if isinstance(record, dict) else None
+    if isinstance(block, str):
+        return block
+    return None if isinstance(record, dict) and record.get("sources") else ""
+
+
+# the retrieval record, read only from rows that have one (json_valid: a corrupt row stays readable)
+RETRIEVAL = ("CASE WHEN instr(extra, '\"retrieval\"') > 0 AND json_valid(extra) "
+             "THEN json_extract(extra, '$.retrieval') END AS retrieval")
+
+
 def _select(conn: sqlite3.Connection) -> str:
     present = turn_columns(conn)
     names = ", ".join(c if c in present else f"NULL AS {c}" for c in COLUMNS)
-    return f"SELECT {names} FROM turns ORDER BY conversation_id, id"
+    retrieval = RETRIEVAL if "extra" in present else "NULL AS retrieval"
+    return f"SELECT {names}, {retrieval} FROM turns ORDER BY conversation_id, id"
 
 
 def conversations(conn: sqlite3.Connection) -> Iterator[list[Turn]]:

@@ -18,7 +18,14 @@ from agent.harvest.export import card, manifest
 from agent.harvest.export.dedupe import Deduper
 from agent.harvest.export.examples import Conversation
 from agent.harvest.export.exchanges import Curation, build, conversation_reason, curate
-from agent.harvest.export.options import DEDUPE, FORMATS, INTERRUPTED, RATINGS, ExportOptions
+from agent.harvest.export.options import (
+    DEDUPE,
+    FORMATS,
+    INTERRUPTED,
+    RATINGS,
+    RETRIEVED,
+    ExportOptions,
+)
 from agent.harvest.export.pii import Scrubber
 from agent.harvest.export.query import CorruptRow, Turn, conversations, system_prompt_of, validate
 from agent.harvest.export.sinks import JsonlSink, Sink
@@ -57,7 +64,8 @@ class ExportReport:
 def check(options: ExportOptions) -> None:
     """Refuse unknown choices and an existing output (one line naming the valid choices)."""
     for name, value, valid in (("--format", options.format, FORMATS), ("--dedupe", options.dedupe, DEDUPE),
-                               ("--interrupted", options.filters.interrupted, INTERRUPTED)):
+                               ("--interrupted", options.filters.interrupted, INTERRUPTED),
+                               ("--retrieved-context", options.retrieved_context, RETRIEVED)):
         if value not in valid:
             raise ExportError(f"unknown {name} {value!r}; choose one of {', '.join(valid)}")
     rating = options.filters.min_rating
@@ -120,6 +128,7 @@ class _Job:
         self.facts = card.CardFacts(options.format, {}, self.removed, self.scrubber.found,
                                     options=options.describe())
         self.turns = self.examples = 0
+        self.retrieval: Counter[str] = Counter()  # replies given sources, and those whose block was not logged
         self.min_rating = min_rating(options)
         self.speech = SpeechSink(root) if options.format == "speech" else None
         self.sink: Sink | None = None if self.speech else _sink(options.format, root)
@@ -149,7 +158,11 @@ class _Job:
             self.removed[reason] += len(exchanges)
             return
         curate(exchanges, self.curation, f, self.min_rating)
-        conv = Conversation(conv_id, exchanges, self._system(exchanges), self.curation, f, self.scrub)
+        for ex in exchanges:
+            if ex.sources != "":
+                self.retrieval["given" if ex.sources else "unlogged"] += 1
+        conv = Conversation(conv_id, exchanges, self._system(exchanges), self.curation, f, self.scrub,
+                            self.options.retrieved_context)
         assert self.module is not None and self.sink is not None
         kept = 0
         for example in self.module.examples(conv):
@@ -206,6 +219,8 @@ class _Job:
         if self.options.format == "sharegpt":
             _write_dataset_info(self.root, rows)
         self.facts.extra["dedupe"] = self.options.dedupe
+        if self.speech is None:
+            self.facts.extra.update(_text_notes(self.options, self.retrieval, self.curation))
         card.write(self.root, self.facts)
         counts = {"turns_read": self.turns, "examples": self.examples, "removed": dict(self.removed),
                   "pii_replaced": dict(self.scrubber.found), **self.facts.extra}
@@ -214,6 +229,23 @@ class _Job:
                                  rows=rows, counts=counts, created_at=started, version=__version__)
         return ExportReport(self.options.out, rows, self.removed, self.turns, time.time() - started,
                             self.identity, self.facts, written)
+
+
+def _text_notes(options: ExportOptions, retrieval: Counter[str], cur: Curation) -> dict[str, Any]:
+    """What the card and manifest say about retrieved sources and corrected transcripts."""
+    mode = options.retrieved_context
+    notes: dict[str, Any] = {
+        "retrieved context": f"{mode}: " + ("the numbered sources a reply was given stay in its system "
+                                            "message, exactly as sent" if mode == "include" else
+                                            "the numbered sources are left out of every system message"),
+        "replies given retrieved sources": retrieval["given"] + retrieval["unlogged"],
+        "corrected transcripts": f"{len(cur.transcripts)} user turns: the corrected words replace the "
+                                 "transcript (the model heard the original, kept in provenance as "
+                                 "original_user_text)",
+    }
+    if retrieval["unlogged"]:
+        notes["replies whose sources block was not logged (older log; exported without it)"] = retrieval["unlogged"]
+    return notes
 
 
 def _same(text: str) -> str:
