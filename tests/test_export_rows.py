@@ -123,3 +123,46 @@ def test_retrieved_sources_kept_exactly_as_sent_or_left_out(tmp_path: Path, retr
     assert manifest["counts"]["retrieved context"].startswith("omit:")
     assert "\"retrieved_context\": \"omit\"" in (tmp_path / "omit" / "README.md").read_text()
     assert omit.facts.extra["replies given retrieved sources"] == 3
+
+
+def test_corrected_transcript_replaces_the_user_text_in_every_text_format(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    log = DialogueLog(tmp_path / "log.db")
+    conv = log.new_conversation(persona="assistant")
+    heard, first = exchange(log, conv, "what's the whether tomorrow", "Sunny.", user={"source": "voice"})
+    _, second = exchange(log, conv, "thanks", "You are welcome.", user={"source": "voice"})
+    alternative = log.add_assistant_turn(_alt(conv, heard, first, "Rain, I am afraid."))
+    curation.correct_transcript(log, heard, "what's the weather tomorrow")
+    curation.rate(log, first, "good")
+    curation.rate(log, alternative, "bad")
+    curation.prefer(log, first)
+    log.close()
+
+    one_split = dict(split=(1.0, 0.0, 0.0))
+    export(ExportOptions("sft", tmp_path / "sft", **one_split), tmp_path / "log.db")  # type: ignore[arg-type]
+    (row,) = jsonl(tmp_path / "sft")
+    assert [m["content"] for m in row["messages"] if m["role"] == "user"] == ["what's the weather tomorrow", "thanks"]
+    assert [p["original_user_text"] for p in row["provenance"]] == ["what's the whether tomorrow", ""]
+    card = (tmp_path / "sft" / "README.md").read_text()
+    assert "corrected transcripts: 1 in the log" in card and "original_user_text" in card
+
+    export(ExportOptions("dpo", tmp_path / "dpo", **one_split), tmp_path / "log.db")  # type: ignore[arg-type]
+    (pair,) = jsonl(tmp_path / "dpo")
+    assert pair["prompt"] == [{"role": "user", "content": "what's the weather tomorrow"}]
+    assert pair["provenance"]["original_user_text"] == "what's the whether tomorrow"
+
+    export(ExportOptions("sharegpt", tmp_path / "sharegpt", **one_split), tmp_path / "log.db")  # type: ignore[arg-type]
+    (shared,) = jsonl(tmp_path / "sharegpt")
+    assert shared["conversations"][0] == {"from": "human", "value": "what's the weather tomorrow"}
+
+    export(ExportOptions("parquet", tmp_path / "pq", **one_split), tmp_path / "log.db")  # type: ignore[arg-type]
+    (table_row,) = pq.read_table(tmp_path / "pq" / "data" / "train.parquet").to_pylist()
+    assert table_row["messages"][0]["content"] == "what's the weather tomorrow"
+    assert table_row["original_user_texts"] == ["what's the whether tomorrow", ""] and second in table_row["turn_ids"]
+
+
+def _alt(conv: int, user: int, of: int, text: str):  # type: ignore[no-untyped-def]
+    from tests.harvest_fixtures import reply
+
+    return reply(conv, user, text, alternative_of=of)

@@ -239,9 +239,9 @@ def _text_notes(options: ExportOptions, retrieval: Counter[str], cur: Curation) 
                                             "message, exactly as sent" if mode == "include" else
                                             "the numbered sources are left out of every system message"),
         "replies given retrieved sources": retrieval["given"] + retrieval["unlogged"],
-        "corrected transcripts": f"{len(cur.transcripts)} user turns: the corrected words replace the "
-                                 "transcript (the model heard the original, kept in provenance as "
-                                 "original_user_text)",
+        "corrected transcripts": f"{len(cur.transcripts)} in the log; a corrected user turn is exported "
+                                 "with the corrected words (the model was given the original transcript, "
+                                 "kept in provenance as original_user_text)",
     }
     if retrieval["unlogged"]:
         notes["replies whose sources block was not logged (older log; exported without it)"] = retrieval["unlogged"]
