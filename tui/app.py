@@ -38,6 +38,7 @@ from tui.screens.persona import PersonaPicker
 from tui.screens.tokens import TokenInspectorScreen
 from tui.voice_bridge import VoiceController
 from tui.widgets.sampler_panel import SamplerPanel
+from tui.widgets.sources_panel import SourcesPanel
 from tui.widgets.status import StatusBar
 from tui.widgets.voice_strip import VoiceStrip
 
@@ -136,6 +137,7 @@ class EpistemicApp(App[None]):
             self._try(lambda: runtime.engine.set_persona(self.persona_request or ""))
         self.conversation.show_model(runtime.model.info, runtime.engine.persona.name)
         self.refresh_sampler_panel()
+        self.refresh_sources_panel()
         if self.voice_at_start:
             self.voice.switch_on()
 
@@ -203,6 +205,7 @@ class EpistemicApp(App[None]):
             return
         for finished in self.conversation.apply(batch):
             self.last_finished = finished
+            self.refresh_sources_panel(finished)
         ended = [s.event for s in batch if isinstance(s.event, TurnEnded)]
         if ended:
             self._job_ended(ended[-1])
@@ -222,6 +225,7 @@ class EpistemicApp(App[None]):
         if self.runtime is not None:
             status.persona = self.runtime.engine.persona.name
             self.refresh_sampler_panel()
+            self.refresh_sources_panel()
         self.apply_pending_persona()
 
     def apply_pending_persona(self) -> None:
@@ -320,6 +324,12 @@ class EpistemicApp(App[None]):
         if self.runtime is not None:
             engine = self.runtime.engine
             self.conversation.query_one(SamplerPanel).show(engine.sampler, set(engine.sampler_overrides))
+
+    def refresh_sources_panel(self, finished: TurnFinished | None = None) -> None:
+        """Ctrl+K's panel: the sources of ``finished`` (else the ones shown), under the persona's ``retrieve``."""
+        panel = self.conversation.query_one(SourcesPanel)
+        retrieve = self.runtime.engine.persona.retrieve if self.runtime is not None else "none"
+        panel.show(finished.retrieval if finished is not None else panel.retrieval, retrieve)
 
     def on_sampler_panel_value_submitted(self, message: SamplerPanel.ValueSubmitted) -> None:
         runtime = self._require_runtime()

@@ -22,8 +22,10 @@ from agent.records import StoredTurn
 from agent.voice.events import UserUtterance
 from tui.bridge import Stamped
 from tui.stats import TurnStats
+from tui.widgets.citations import refs_from_log, refs_from_retrieval
 from tui.widgets.entropy import EntropyView
 from tui.widgets.sampler_panel import SamplerPanel
+from tui.widgets.sources_panel import SourcesPanel
 from tui.widgets.status import StatusBar
 from tui.widgets.transcript import AssistantMessage, TranscriptView
 from tui.widgets.voice_messages import SpokenMessage
@@ -63,6 +65,7 @@ class ConversationScreen(Screen[None]):
         Binding("f9", "app.toggle_voice_mode", "Voice mode", show=False),
         Binding("f10", "app.toggle_barge_in", "Barge-in", show=False),
         Binding("f11", "app.harvest", "Harvest", show=False),
+        Binding("ctrl+k", "toggle_sources", "Sources", show=False, priority=True),  # over Input's ctrl+k (delete to end)
         Binding("ctrl+t", "app.tokenizer_lab", "Tokenizer lab", show=False),
     ]
 
@@ -77,6 +80,7 @@ class ConversationScreen(Screen[None]):
         with Horizontal(id="body"):
             yield TranscriptView(id="transcript")
             yield SamplerPanel(id="sampler")
+            yield SourcesPanel(id="sources")
         with Horizontal(id="loading"):
             yield Static("loading model", id="loading-label")
             yield ProgressBar(total=1.0, show_eta=False, id="loading-bar")
@@ -125,7 +129,7 @@ class ConversationScreen(Screen[None]):
                 self.show_user(turn.text, spoken=turn.data.get("source") == "voice")
             else:
                 note = f"turn {turn.id}" + (" · interrupted" if turn.interrupted else "")
-                transcript.add_assistant(turn.text, turn.reasoning, note)
+                transcript.add_assistant(turn.text, turn.reasoning, note, refs_from_log(turn.data))
         self.reply = None
 
     def clear(self) -> None:
@@ -178,7 +182,7 @@ class ConversationScreen(Screen[None]):
     def _finished(self, event: TurnFinished) -> None:
         self.stats.finished(event)
         if self.reply is not None:
-            self.reply.finish(event.turn_id, finished_note(event), event.interrupted)
+            self.reply.finish(event.turn_id, finished_note(event), event.interrupted, refs_from_retrieval(event.retrieval))
         self.reply = None
         self._show_stats(final=True)
 
@@ -199,6 +203,9 @@ class ConversationScreen(Screen[None]):
             panel.query("Input").first().focus()
         else:
             self.query_one("#prompt", Input).focus()
+
+    def action_toggle_sources(self) -> None:
+        self.query_one(SourcesPanel).toggle_class("-visible")
 
     def action_toggle_entropy(self) -> None:
         self.query_one(EntropyView).toggle_class("-hidden")

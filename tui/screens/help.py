@@ -22,6 +22,7 @@ under **reasoning**: click it (or focus it and press Enter) to read it.
 | Ctrl+N | new conversation |
 | F2 / Ctrl+P | switch persona (also in the command palette) |
 | F3 | sampler panel: edit a value, Enter applies it from the next turn |
+| Ctrl+K | sources panel: what the last turn retrieved (number, scores, file § heading, snippet) |
 | F4 | token inspector: how the last reply and any text are tokenized |
 | Ctrl+T | tokenizer lab: every tokenizer on your logged dialogues, per language; words split worst |
 | F5 | history: read and continue past conversations |
@@ -43,6 +44,11 @@ the partial transcript; below it the last turn's latency waterfall (end of speec
 
 **Entropy** is the Shannon entropy (nats) of the model's full next-token distribution: low means
 sure, high means torn between many tokens. The sparkline draws it for every token of the reply.
+
+**Citations**: a persona with `retrieve` set gets numbered sources from your documents
+(`epistemic knowledge add`) or past conversations; `[1]` in a reply is highlighted and resolved in
+the line under it (file § heading); a number that names no source of that turn is struck through.
+They are never read aloud.
 
 Every turn is logged with the persona, every sampler value, timings and per-token telemetry.
 

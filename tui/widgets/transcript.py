@@ -2,13 +2,22 @@
 
 Reasoning (``<think>``, channel "reasoning") lives in a collapsed :class:`Collapsible` above
 the answer, in its own muted style, so it is always visibly apart from what the model says.
+Citation markers (``[1]``) are styled as they stream; when the reply ends they are resolved to the
+turn's numbered sources, listed in a footnote line (:mod:`tui.widgets.citations`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
 from textual.widgets import Collapsible, Static
+
+from tui.widgets.citations import SourceRef, footnote, styled_answer
+
+Styler = Callable[[str], Content | str]
 
 
 class UserMessage(Static):
@@ -32,9 +41,11 @@ class StreamingText(Vertical):
     StreamingText > Static { padding: 0 1; }
     """
 
-    def __init__(self, text: str = "", placeholder: str = "", *, classes: str | None = None) -> None:
+    def __init__(self, text: str = "", placeholder: str = "", *, classes: str | None = None,
+                 styler: Styler | None = None) -> None:
         super().__init__(classes=classes)
         self.placeholder = placeholder
+        self._styler: Styler = styler or str
         self._text = text
         self._frozen_to = 0  # text[:_frozen_to] is shown in frozen widgets
         self._live = Static(markup=False, classes="live")
@@ -51,6 +62,15 @@ class StreamingText(Vertical):
         self._ready = True
         self.show(self._text, force=True)
 
+    def restyle(self, styler: Styler) -> None:
+        """Draw the whole text again with ``styler`` (once, when the reply has ended)."""
+        self._styler = styler
+        if self._ready:
+            self.remove_children(".frozen")
+            self._frozen_to = 0
+            self._live.update("")
+            self.show(self._text, force=True)
+
     def show(self, text: str, *, force: bool = False) -> None:
         """Show ``text`` (normally the previous text plus more)."""
         if text == self._text and not force:
@@ -65,9 +85,9 @@ class StreamingText(Vertical):
         cut = text.rfind("\n") + 1
         if cut > self._frozen_to:
             chunk = text[self._frozen_to : cut - 1]
-            self.mount(Static(chunk, markup=False, classes="frozen"), before=self._live)
+            self.mount(Static(self._styler(chunk), markup=False, classes="frozen"), before=self._live)
             self._frozen_to = cut
-        self._live.update(text[self._frozen_to :] or ("" if text else self.placeholder))
+        self._live.update(self._styler(text[self._frozen_to :]) if text else self.placeholder)
 
 
 class AssistantMessage(Vertical):
@@ -79,11 +99,15 @@ class AssistantMessage(Vertical):
     AssistantMessage.-has-reasoning .reasoning-box { display: block; }
     AssistantMessage .reasoning { color: $text-muted; text-style: italic; }
     AssistantMessage .note { color: $text-disabled; padding: 0 1; height: auto; }
+    AssistantMessage .sources { color: $text-muted; padding: 0 1; height: auto; display: none; }
+    AssistantMessage.-has-sources .sources { display: block; }
     AssistantMessage.-interrupted .note { color: $warning; }
     """
 
-    def __init__(self, answer: str = "", reasoning: str = "", note: str = "") -> None:
+    def __init__(self, answer: str = "", reasoning: str = "", note: str = "",
+                 sources: Sequence[SourceRef] | None = None) -> None:
         super().__init__()
+        self.sources = tuple(sources) if sources is not None else None  # None: not known yet (streaming)
         self.answer_parts: list[str] = [answer] if answer else []
         self.reasoning_parts: list[str] = [reasoning] if reasoning else []
         self._note = note
@@ -102,13 +126,14 @@ class AssistantMessage(Vertical):
     def compose(self) -> ComposeResult:
         with Collapsible(title="reasoning", collapsed=True, classes="reasoning-box"):
             yield StreamingText(self.reasoning, classes="reasoning")
-        yield StreamingText(self.answer, "…", classes="answer")
+        yield StreamingText(self.answer, "…", classes="answer", styler=lambda text: styled_answer(text, None))
+        yield Static("", markup=False, classes="sources")
         yield Static(self._note, markup=False, classes="note")
 
     def on_mount(self) -> None:
         self._composed = True
         self.redraw()
-        self.finish(self.turn_id, self._note, self._interrupted)
+        self.finish(self.turn_id, self._note, self._interrupted, self.sources)
 
     def append(self, channel: str, text: str) -> None:
         """Queue text on a channel; call :meth:`redraw` once per batch."""
@@ -128,14 +153,25 @@ class AssistantMessage(Vertical):
                 fold.title = title
         self.query_one(".answer", StreamingText).show(self.answer)
 
-    def finish(self, turn_id: int | None, note: str, interrupted: bool) -> None:
-        """The reply ended: show its footnote (``turn_id`` None: not in the dialogue log)."""
+    def finish(self, turn_id: int | None, note: str, interrupted: bool, sources: Sequence[SourceRef] | None = None) -> None:
+        """The reply ended: show its footnote (``turn_id`` None: not in the dialogue log) and resolve its
+        citations to ``sources``, the numbered sources the turn was given (None: not known)."""
         self.turn_id = turn_id
         self._note, self._interrupted = note, interrupted
+        self.sources = tuple(sources) if sources is not None else self.sources
         if self._composed:
             self.redraw()
             self.set_class(interrupted, "-interrupted")
             self.query_one(".note", Static).update(note)
+            if self.sources is not None:
+                self._cite(self.sources)
+
+    def _cite(self, sources: tuple[SourceRef, ...]) -> None:
+        known = {s.number for s in sources}
+        self.query_one(".answer", StreamingText).restyle(lambda text: styled_answer(text, known))
+        line = footnote(self.answer, sources)
+        self.set_class(bool(line), "-has-sources")
+        self.query_one(".sources", Static).update(line)
 
 
 class TranscriptView(VerticalScroll):
@@ -159,8 +195,9 @@ class TranscriptView(VerticalScroll):
         self.anchor()
         return message
 
-    def add_assistant(self, answer: str = "", reasoning: str = "", note: str = "") -> AssistantMessage:
-        message = AssistantMessage(answer, reasoning, note)
+    def add_assistant(self, answer: str = "", reasoning: str = "", note: str = "",
+                      sources: Sequence[SourceRef] | None = None) -> AssistantMessage:
+        message = AssistantMessage(answer, reasoning, note, sources)
         self.mount(message)
         self.anchor()
         return message
