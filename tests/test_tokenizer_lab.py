@@ -155,6 +155,9 @@ def test_worst_split_words_with_pieces_as_the_text_command_shows_them(lab: Loade
     assert shown.exit_code == 0, shown.output
     assert [p["piece"] for p in json.loads(shown.stdout)] == pieces
     assert len(worst) <= 3 and "психики" not in [w["word"] for w in worst]  # seen once: not a candidate
+    once = lab_json(lab, "--model", STARTER_LLM, "--min-count", "1", "--top", "100")
+    assert once["min_count"] == 1 and "психики" in [w["word"] for w in once["worst"]["ru"]]
+    assert "бессознательное" not in [w["word"] for w in lab_json(lab, "--model", "tiny-bpe", "--min-count", "4")["worst"]["ru"]]
 
 
 def test_text_table_aligns_models_as_columns(lab: LoadedConfig) -> None:

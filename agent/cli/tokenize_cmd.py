@@ -96,7 +96,7 @@ def _corpus(ctx: click.Context, as_json: bool, quiet: bool, v: dict[str, Any]) -
     if as_json:
         click.echo(json.dumps(as_dict(report), ensure_ascii=False, indent=2))
     else:
-        for line in table_lines(report, v["min_count"]):
+        for line in table_lines(report):
             click.echo(line)
     for name, why in report.skipped:
         click.echo(f"skipped {name}: {why}", err=True)

@@ -90,6 +90,7 @@ class LabReport:
     """Everything ``epistemic tokenize --corpus`` shows."""
 
     log: str
+    min_count: int = 2  # the worst-split words were seen at least this often
     turns_read: int = 0
     turns: int = 0  # selected (after the language filter)
     seconds: float = 0.0
@@ -163,7 +164,7 @@ def measure(log_path: Path, sources: Sequence[TokenizerSource], filters: CorpusF
     """
     started = time.perf_counter()
     filters = filters or CorpusFilters()
-    report = LabReport(str(log_path))
+    report = LabReport(str(log_path), min_count)
     with read_snapshot(log_path) as (conn, _identity):
         total = count_turns(conn, filters)
         if total == 0:

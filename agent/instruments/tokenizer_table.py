@@ -34,7 +34,7 @@ def pieces_text(pieces: list[str]) -> str:
     return shown + (f" | … (+{len(pieces) - PIECES_SHOWN})" if len(pieces) > PIECES_SHOWN else "")
 
 
-def table_lines(report: LabReport, min_count: int) -> list[str]:
+def table_lines(report: LabReport) -> list[str]:
     """The report as aligned text: fertility per language with a column per model, then the worst-split words."""
     names = [m.name for m in report.models]
     width = [max(11, len(n)) for n in names]
@@ -53,7 +53,7 @@ def table_lines(report: LabReport, min_count: int) -> list[str]:
     for lang in language_order(report):
         worst = report.worst.get(lang) or []
         if worst:
-            lines += ["", f"{lang}: words split worst (seen at least {min_count} times)"]
+            lines += ["", f"{lang}: words split worst (seen at least {report.min_count} times)"]
             lines += _worst_lines(worst, names)
     return lines
 
@@ -72,7 +72,7 @@ def as_dict(report: LabReport) -> dict[str, Any]:
     """The report as JSON-able values (``epistemic tokenize --corpus --json``)."""
     names = [m.name for m in report.models]
     return {
-        "log": report.log, "turns_read": report.turns_read, "turns": report.turns, "seconds": round(report.seconds, 3),
+        "log": report.log, "min_count": report.min_count, "turns_read": report.turns_read, "turns": report.turns, "seconds": round(report.seconds, 3),
         "models": [{"name": m.name, "kind": m.kind, "path": m.path, "method": m.method,
                     "deviation": round(m.deviation, 6), "seconds": round(m.seconds, 3)} for m in report.models],
         "skipped": [{"name": n, "reason": why} for n, why in report.skipped],

@@ -98,7 +98,7 @@ class TokenizerLabScreen(Screen[None]):
         yield Static("", id="lab-notes")
         with Vertical(id="lab-body"):
             yield DataTable(id="fertility", zebra_stripes=True, cursor_type="row")
-            yield Static("Words split worst (seen at least twice)", id="worst-title")
+            yield Static("Words split worst", id="worst-title")
             yield DataTable(id="worst", zebra_stripes=True, cursor_type="row")
         yield Footer()
 
@@ -164,6 +164,8 @@ class TokenizerLabScreen(Screen[None]):
             for i, (metric, cells) in enumerate(metric_rows(report, row)):
                 head = (lang, str(row.turns), str(row.words)) if i == 0 else ("", "", "")
                 fertility.add_row(*head, metric, *cells)
+        self.query_one("#worst-title", Static).update(
+            f"Words split worst: the most tokens in any model, among words seen at least {report.min_count} times")
         worst = self.query_one("#worst", DataTable)
         worst.clear(columns=True)
         worst.add_columns("language", "word", "seen", *(f"{n}: tokens, pieces" for n in names))
