@@ -106,7 +106,8 @@ def card_text(record: TrainingRecord, eval_table: str | None, png: str | None) -
     ]
     if png:
         parts += [f"![loss curve]({png})", ""]
-    parts += ["## Evaluation (base vs adapter)", "", eval_table or "No evaluation was run.", "",
+    heading = "## DPO rewards (TRL's log)" if record.method == "dpo" else "## Evaluation (base vs adapter)"
+    parts += [heading, "", eval_table or "No evaluation was run.", "",
               "## Files", "", *(f"- `{name}`: {role}" for role, name in record.files.items()), ""]
     return "\n".join(parts)
 

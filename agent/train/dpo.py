@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from agent.errors import MissingExtra
 from agent.train import card
 from agent.train.base_weights import prepare_base
-from agent.train.data import DatasetError, read_dataset
+from agent.train.data import DatasetError, common_system_prompt, read_dataset
 from agent.train.loop import StepProgress, TrainingInterrupted
 from agent.train.run import (
     CHECKPOINT,
@@ -70,13 +71,27 @@ def _callback(reporter: Reporter) -> Any:
     return Progress()
 
 
-def _config(job: SftJob, output_dir: Path) -> Any:
+def reward_table(losses: tuple[float, ...], margins: list[float], accuracies: list[float]) -> str:
+    """DPO's own measures at the first and last step: loss, reward margin (chosen - rejected), accuracy."""
+    if not losses:
+        return "No step was logged."
+    rows = ["| step | DPO loss | reward margin | reward accuracy |", "|---:|---:|---:|---:|"]
+    for i in sorted({0, len(losses) - 1}):
+        rows.append(f"| {i + 1} | {losses[i]:.4f} | {margins[i]:.4f} | {accuracies[i]:.2f} |")
+    return "\n".join(rows)
+
+
+def _config(job: SftJob, output_dir: Path, device: str) -> Any:
     try:
         from trl import DPOConfig
     except ImportError as exc:
         raise MissingExtra(f"train dpo needs TRL from the optional [train] extra ({exc}): {INSTALL}") from None
+    import torch
+
     s = job.settings
+    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
     return DPOConfig(
+        use_cpu=device == "cpu", bf16=bf16, fp16=device == "cuda" and not bf16,
         output_dir=str(output_dir), per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum,
         learning_rate=s.learning_rate, lr_scheduler_type=s.lr_schedule, warmup_steps=s.warmup_steps,
         weight_decay=s.weight_decay, num_train_epochs=s.epochs, max_steps=s.steps or -1, beta=s.dpo_beta,
@@ -95,13 +110,16 @@ def run_dpo(job: SftJob, reporter: Reporter) -> TrainOutcome:
     dataset = read_dataset(job.dataset)
     rows = _preference_rows(dataset.train, dataset.folder)
     base = prepare_base(job.base, cache_root=job.cache_root, progress=reporter.message)
-    model, tokenizer, _device = load_model(base, job.settings)
+    model, tokenizer, device = load_model(base, job.settings)
     s = job.settings
     lora = import_peft().LoraConfig(r=s.rank, lora_alpha=s.alpha, lora_dropout=s.dropout,
                                     target_modules=list(s.target_modules), task_type="CAUSAL_LM")
     checkpoints = job.out_dir / CHECKPOINT
-    trainer: Any = DPOTrainer(model=model, args=_config(job, checkpoints), train_dataset=_hf_dataset(rows),
+    trainer: Any = DPOTrainer(model=model, args=_config(job, checkpoints, device), train_dataset=_hf_dataset(rows),
                          processing_class=tokenizer, peft_config=lora, callbacks=[_callback(reporter)])
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # the progress line says it (stdout stays the report)
     reporter.message(f"DPO on {len(rows)} preference pairs")
     started = time.perf_counter()
     try:
@@ -113,7 +131,10 @@ def run_dpo(job: SftJob, reporter: Reporter) -> TrainOutcome:
     seconds = time.perf_counter() - started
     trainer.model.save_pretrained(str(job.out_dir))
     gguf = convert_peft_to_gguf(job.out_dir, job.out_dir / f"{job.name}.gguf", base.shape, name=job.name)
-    losses = tuple(float(e["loss"]) for e in trainer.state.log_history if "loss" in e)
+    logged = [e for e in trainer.state.log_history if "loss" in e]
+    losses = tuple(float(e["loss"]) for e in logged)
+    margins = [float(e.get("rewards/margins", "nan")) for e in logged]
+    accuracies = [float(e.get("rewards/accuracies", "nan")) for e in logged]
     record = card.TrainingRecord(
         name=job.name, method="dpo", base=base.describe(),
         dataset={"folder": str(dataset.folder), "manifest_sha256": dataset.manifest_sha256, "files": list(dataset.files),
@@ -121,6 +142,9 @@ def run_dpo(job: SftJob, reporter: Reporter) -> TrainOutcome:
         hyperparameters=s.model_dump(mode="json"), steps=trainer.state.global_step, losses=losses, seconds=seconds,
         tokens_per_second=float(trainer.state.num_input_tokens_seen or 0) / seconds if seconds else 0.0,
         files={"peft adapter": "adapter_model.safetensors", "llama.cpp LoRA": gguf.name, "persona": "persona.toml"},
+        evaluation={"reward_margins": margins, "reward_accuracies": accuracies},
     )
-    persona = write_outputs(job, record, None, "")
+    prompts = [{"messages": r["prompt"]} for r in rows if isinstance(r["prompt"], list)]
+    persona = write_outputs(job, record, reward_table(losses, margins, accuracies), common_system_prompt(prompts))
+    shutil.rmtree(checkpoints, ignore_errors=True)
     return TrainOutcome(out_dir=job.out_dir, record=record, report=None, gguf=gguf, persona=persona)

@@ -167,16 +167,16 @@ def _finish(job: SftJob, reporter: Reporter, model: Any, base: BaseWeights, data
         files={"peft adapter": "adapter_model.safetensors", "llama.cpp LoRA": gguf.name, "persona": "persona.toml"},
         evaluation=report.as_dict(),
     )
-    persona = write_outputs(job, record, report, common_system_prompt(dataset.train))
+    persona = write_outputs(job, record, report.table(), common_system_prompt(dataset.train))
     shutil.rmtree(job.out_dir / CHECKPOINT, ignore_errors=True)
     return TrainOutcome(out_dir=job.out_dir, record=record, report=report, gguf=gguf, persona=persona)
 
 
-def write_outputs(job: SftJob, record: card.TrainingRecord, report: EvalReport | None, system_prompt: str) -> Path | None:
+def write_outputs(job: SftJob, record: card.TrainingRecord, eval_table: str | None, system_prompt: str) -> Path | None:
     """training.json, README.md (+ loss.png), persona.toml; the persona installed; its installed path."""
     card.write_record(job.out_dir, record)
     png = card.plot_losses(record.losses, job.out_dir / "loss.png")
-    text = card.card_text(record, report.table() if report else None, png.name if png else None)
+    text = card.card_text(record, eval_table, png.name if png else None)
     (job.out_dir / "README.md").write_text(text, encoding="utf-8")
     persona = card.persona_text(job.name, job.out_dir.resolve(), system_prompt, f"LoRA adapter {job.name} ({record.method})")
     (job.out_dir / "persona.toml").write_text(persona, encoding="utf-8")

@@ -20,7 +20,7 @@ def import_training() -> tuple[Any, Any]:
         raise MissingExtra(f"training needs the optional [train] extra ({exc}): {INSTALL}") from None
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()  # our own progress line says what is loading
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6", category=FutureWarning)
     return torch, transformers
 
 
