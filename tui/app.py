@@ -398,6 +398,14 @@ class EpistemicApp(App[None]):
         else:
             self.push_screen(HarvestScreen(path=self.config.log_path()))
 
+    def action_train_jobs(self) -> None:
+        """Ctrl+J: training jobs' progress (their status files read in the screen's worker); n starts one."""
+        from agent.models import models_dir
+        from tui.screens.train_jobs import TrainJobsScreen, process_starter
+
+        adapters = models_dir(self.config) / "adapters"
+        self.push_screen(TrainJobsScreen(adapters, process_starter(self.config.file, adapters)))
+
     def _continue_conversation(self, conversation_id: int | None) -> None:
         """Open a logged conversation: read in the engine worker, drawn when the job ends."""
         runtime = self.runtime

@@ -67,6 +67,7 @@ class ConversationScreen(Screen[None]):
         Binding("f11", "app.harvest", "Harvest", show=False),
         Binding("ctrl+k", "toggle_sources", "Sources", show=False, priority=True),  # over Input's ctrl+k (delete to end)
         Binding("ctrl+t", "app.tokenizer_lab", "Tokenizer lab", show=False),
+        Binding("ctrl+j", "app.train_jobs", "Training jobs", show=False, priority=True),
     ]
 
     def __init__(self) -> None:

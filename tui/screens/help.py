@@ -31,6 +31,7 @@ under **reasoning**: click it (or focus it and press Enter) to read it.
 | F8 | push-to-talk: press to talk, press again to send; also cuts off speech |
 | F9 | hands-free (the VAD hears you) / push-to-talk |
 | F10 | half-duplex (mic ignored while it speaks) / barge-in (speak to interrupt; use headphones) |
+| Ctrl+J | training jobs: a progress bar per `epistemic train` job (step, loss, tokens/s, ETA); n starts `train sft` |
 | F1 | this help |
 | Ctrl+Q | quit |
 
