@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -258,6 +259,23 @@ def test_reads_one_snapshot_while_the_log_is_written(tmp_path: Path) -> None:
     assert added and report.turns_read == 9  # the turn written meanwhile is not in this snapshot
     again = measure(tmp_path / "log.db", [TokenizerSource("tiny-bpe", "hf", folder)])
     assert again.turns_read == 10
+
+
+def test_unreadable_stt_json_falls_back_to_the_script(tmp_path: Path) -> None:
+    write_log(tmp_path / "log.db")
+    folder = train(tmp_path / "models", "tiny-bpe")
+    with sqlite3.connect(tmp_path / "log.db") as raw:  # a row written by something else, half broken
+        raw.execute("INSERT INTO turns (conversation_id, role, text, created_at, source, stt) "
+                    "VALUES (1, 'user', 'Сломанная запись', 1.0, 'voice', '{not json')")
+    report = measure(tmp_path / "log.db", [TokenizerSource("tiny-bpe", "hf", folder)], CorpusFilters(role="user"))
+    assert report.languages["ru"].turns == 4 and report.turns == 6  # 3 typed + the voice one + this one
+
+
+def test_a_file_that_is_not_a_log(tmp_path: Path) -> None:
+    (tmp_path / "notes.db").write_bytes(b"just some bytes, not SQLite" * 100)
+    folder = train(tmp_path / "models", "tiny-bpe")
+    with pytest.raises(UserError, match="not a readable dialogue log"):
+        measure(tmp_path / "notes.db", [TokenizerSource("tiny-bpe", "hf", folder)])
 
 
 def test_cancel_stops_between_batches(tmp_path: Path) -> None:
