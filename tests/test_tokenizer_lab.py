@@ -20,7 +20,12 @@ from agent.config_load import LoadedConfig
 from agent.errors import UserError
 from agent.instruments.tokenizer_corpus import CorpusFilters, script_language
 from agent.instruments.tokenizer_lab import LabCancelled, measure
-from agent.instruments.tokenizer_models import TokenizerSource, scan_tokenizers
+from agent.instruments.tokenizer_models import (
+    TokenizerSource,
+    find_tokenizers,
+    load_vocabulary,
+    scan_tokenizers,
+)
 from agent.llm.starter import STARTER_LLM, starter_llm_path
 from agent.log import DialogueLog
 from agent.records import UserTurnRecord
@@ -276,6 +281,31 @@ def test_a_file_that_is_not_a_log(tmp_path: Path) -> None:
     folder = train(tmp_path / "models", "tiny-bpe")
     with pytest.raises(UserError, match="not a readable dialogue log"):
         measure(tmp_path / "notes.db", [TokenizerSource("tiny-bpe", "hf", folder)])
+
+
+def test_finds_every_tokenizer_and_refuses_an_adapter(make_config: Callable[..., LoadedConfig], tmp_path: Path) -> None:
+    import gguf
+
+    models = tmp_path / "models"
+    train(models, "tiny-bpe")
+    (models / "smol").mkdir()
+    (models / "smol" / "SmolLM2.gguf").symlink_to(starter_llm_path(STARTER_LLM))
+    (models / "smol" / "mmproj-vision.gguf").write_bytes(b"GGUF")  # a vision projector: no vocabulary
+    writer = gguf.GGUFWriter(str(models / "calm-lora.gguf"), "llama")
+    writer.add_string("general.type", "adapter")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    found = find_tokenizers(make_config(f'models_dir = "{models}"\n'))
+    assert [(s.name, s.kind) for s in found] == [(STARTER_LLM, "gguf"), ("smol/SmolLM2.gguf", "gguf"),
+                                                  ("tiny-bpe", "hf")]
+    with pytest.raises(UserError, match="a LoRA adapter, not a model"):  # asked for by path
+        load_vocabulary(TokenizerSource("calm-lora.gguf", "gguf", models / "calm-lora.gguf"))
+    vocab = load_vocabulary(found[1])
+    try:
+        assert vocab.count_batch(["Привет", "hello world"])[1] == 2
+    finally:
+        vocab.close()
 
 
 def test_cancel_stops_between_batches(tmp_path: Path) -> None:

@@ -64,15 +64,25 @@ def find_tokenizers(config: LoadedConfig) -> list[TokenizerSource]:
 
 
 def scan_tokenizers(folder: Path) -> list[TokenizerSource]:
-    """``.gguf`` files (not vision projectors) and folders with ``tokenizer.json`` under ``folder``."""
+    """``.gguf`` files (not vision projectors or LoRA adapters) and folders with ``tokenizer.json`` under ``folder``."""
     if not folder.is_dir():
         return []
     found = [TokenizerSource(str(p.relative_to(folder)), "gguf", p) for p in sorted(folder.rglob("*.gguf"))
-             if "mmproj" not in p.name.lower()]
+             if "mmproj" not in p.name.lower() and not _is_adapter(p)]
     for hit in sorted(folder.rglob("tokenizer.json")):
         name = str(hit.parent.relative_to(folder)) if hit.parent != folder else folder.name
         found.append(TokenizerSource(name, "hf", hit.parent))
     return found
+
+
+def _is_adapter(path: Path) -> bool:
+    """A GGUF LoRA adapter (no vocabulary of its own); an unreadable file is not, so it gets reported."""
+    from agent.llm.llamacpp.gguf import read_metadata
+
+    try:
+        return read_metadata(path).get("general.type") == "adapter"
+    except ModelError:
+        return False
 
 
 def load_vocabulary(source: TokenizerSource) -> Vocabulary:
