@@ -141,7 +141,7 @@ def test_show_marks_curated_turns(db_path: Path, ids: dict[str, int]) -> None:
 def test_invalid_curation_raises_a_log_error(db_path: Path, ids: dict[str, int]) -> None:
     result = run(db_path, "rate", str(ids["spoken"]), "good")
     assert isinstance(result.exception, LogError) and "only assistant replies are rated" in str(result.exception)
-    assert run(db_path, "rate", str(ids["single"]), "meh").exit_code == 2  # click's choice check
+    assert run(db_path, "rate", str(ids["single"]), "meh").exit_code == 2  # the choice check, one line
 
 
 def _epistemic(db_path: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -161,3 +161,14 @@ def test_the_real_cli_exits_4_with_one_line(db_path: Path, ids: dict[str, int], 
     assert ok.returncode == 4 and "no curation action 1" in ok.stderr
     helped = _epistemic(db_path, tmp_path, "--help")
     assert helped.returncode == 0 and all(f" {c} " in helped.stdout for c in ("rate", "edit", "prefer", "exclude", "undo"))
+
+
+def test_usage_errors_are_one_line_naming_the_choices(db_path: Path, ids: dict[str, int], tmp_path: Path) -> None:
+    rated = _epistemic(db_path, tmp_path, "rate", str(ids["single"]), "meh")
+    assert rated.returncode == 2
+    assert rated.stderr == "epistemic: RATING: 'meh' is not one of good, bad (see 'epistemic log rate --help')\n"
+    for args, expected in ((["rate", "first", "good"], "TURN_ID: 'first' is not a valid integer"),
+                           (["exclude"], "give either a TURN_ID or --conversation ID"),
+                           (["tag", "1"], "TAG is required")):
+        result = _epistemic(db_path, tmp_path, *args)
+        assert result.returncode == 2 and expected in result.stderr and result.stderr.count("\n") == 1, result.stderr

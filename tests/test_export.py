@@ -351,15 +351,20 @@ def test_cli_refusals_exit_2_in_one_line(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     assert "data/" in ok.stdout and (tmp_path / "out" / "manifest.json").is_file()
     cases = [
-        (["--format", "csv"], "choose one of sft, dpo, kto, sharegpt, parquet, speech"),
-        (["--format", "sft", "--dedupe", "fuzzy"], "choose one of exact, near, none"),
+        (["--format", "csv"], "epistemic: --format: 'csv' is not one of sft, dpo, kto, sharegpt, parquet, speech "
+                              "(see 'epistemic dataset export --help')"),
+        ([], "--format is required: choose one of sft, dpo, kto, sharegpt, parquet, speech"),
+        (["--format", "sft", "--dedupe", "fuzzy"], "--dedupe: 'fuzzy' is not one of exact, near, none"),
         (["--format", "sft", "--colour", "red"], "filters are --since"),
-        (["--format", "sft", "--source", "radio"], "choose one of voice, typed, file"),
-        (["--format", "sft", "--min-rating", "ok"], "choose one of bad, unrated, good"),
+        (["--format", "sft", "--source", "radio"], "--source: 'radio' is not one of voice, typed, file"),
+        (["--format", "sft", "--min-rating", "ok"], "--min-rating: 'ok' is not one of bad, unrated, good"),
+        (["--format", "sft", "--retrieved-context", "all"], "--retrieved-context: 'all' is not one of include, omit"),
+        (["--format", "sft", "--min-chars", "many"], "--min-chars: 'many' is not a valid integer"),
     ]
     for extra, expected in cases:
         result = _cli(*extra, "--out", str(tmp_path / "new"), "--log", log, "-q", cwd=tmp_path)
         assert result.returncode == 2 and expected in result.stderr and result.stderr.count("\n") == 1, result.stderr
+        assert "Usage:" not in result.stderr
     again = _cli("--format", "sft", "--out", str(tmp_path / "out"), "--log", log, "-q", cwd=tmp_path)
     assert again.returncode == 2 and "--force" in again.stderr
     forced = _cli("--format", "kto", "--out", str(tmp_path / "out"), "--log", log, "-q", "--force", cwd=tmp_path)

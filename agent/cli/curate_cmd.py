@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import click
 
+from agent.cli.usage import OneLineUsage, OneOf
 from agent.errors import LogError
 from agent.harvest import curation
 from agent.log import DialogueLog
@@ -34,9 +35,9 @@ def _done(action_id: int, what: str) -> None:
     click.echo(f"action {action_id}: {what} (undo: epistemic log undo {action_id})")
 
 
-@click.command("rate")
+@click.command("rate", cls=OneLineUsage)
 @click.argument("turn_id", type=int)
-@click.argument("rating", type=click.Choice(curation.RATINGS))
+@click.argument("rating", type=OneOf(curation.RATINGS))
 @click.option("--note", help="Why (kept with the rating).")
 @click.pass_context
 def rate(ctx: click.Context, turn_id: int, rating: str, note: str | None) -> None:
@@ -45,7 +46,7 @@ def rate(ctx: click.Context, turn_id: int, rating: str, note: str | None) -> Non
         _done(curation.rate(log, turn_id, rating, note), f"turn {turn_id} rated {rating}")
 
 
-@click.command("edit")
+@click.command("edit", cls=OneLineUsage)
 @click.argument("turn_id", type=int)
 @click.option("--text", help="The corrected reply (without it, $EDITOR opens with the current text).")
 @click.pass_context
@@ -69,7 +70,7 @@ def _current_text(log: DialogueLog, turn_id: int) -> str:
     return curation.state_of(log).edits.get(turn_id, turn.text)
 
 
-@click.command("prefer")
+@click.command("prefer", cls=OneLineUsage)
 @click.argument("turn_id", type=int)
 @click.pass_context
 def prefer(ctx: click.Context, turn_id: int) -> None:
@@ -78,7 +79,7 @@ def prefer(ctx: click.Context, turn_id: int) -> None:
         _done(curation.prefer(log, turn_id), f"turn {turn_id} preferred")
 
 
-@click.command("exclude")
+@click.command("exclude", cls=OneLineUsage)
 @click.argument("turn_id", type=int, required=False)
 @click.option("--conversation", "conversation_id", type=int, help="Exclude this whole conversation instead.")
 @click.pass_context
@@ -95,7 +96,7 @@ def exclude(ctx: click.Context, turn_id: int | None, conversation_id: int | None
             _done(curation.exclude(log, "turn", turn_id), f"turn {turn_id} excluded")
 
 
-@click.command("tag")
+@click.command("tag", cls=OneLineUsage)
 @click.argument("conversation_id", type=int)
 @click.argument("tag_name", metavar="TAG")
 @click.option("--remove", is_flag=True, help="Remove the tag instead of adding it.")
@@ -111,7 +112,7 @@ def tag(ctx: click.Context, conversation_id: int, tag_name: str, remove: bool) -
         _done(curation.tag(log, conversation_id, tag_name), f"conversation {conversation_id} tagged {tag_name!r}")
 
 
-@click.command("transcript")
+@click.command("transcript", cls=OneLineUsage)
 @click.argument("turn_id", type=int)
 @click.argument("text")
 @click.pass_context
@@ -122,7 +123,7 @@ def transcript(ctx: click.Context, turn_id: int, text: str) -> None:
         _done(curation.correct_transcript(log, turn_id, text), f"transcript of turn {turn_id} corrected")
 
 
-@click.command("undo")
+@click.command("undo", cls=OneLineUsage)
 @click.argument("action_id", type=int)
 @click.pass_context
 def undo(ctx: click.Context, action_id: int) -> None:
@@ -132,7 +133,7 @@ def undo(ctx: click.Context, action_id: int) -> None:
     click.echo(f"action {action_id} undone")
 
 
-@click.command("curation")
+@click.command("curation", cls=OneLineUsage)
 @click.argument("conversation_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context

@@ -8,13 +8,15 @@ from typing import Any
 
 import click
 
+from agent.cli.usage import OneLineUsage, OneLineUsageGroup, OneOf
 from agent.errors import UserError
+from agent.harvest.export.options import DEDUPE, FORMATS, INTERRUPTED, RATINGS, RETRIEVED, SOURCES
 
 FILTER_OPTIONS = ("--since", "--until", "--persona", "--model", "--source", "--language", "--min-rating",
                   "--tag", "--interrupted", "--reasoning/--no-reasoning", "--min-chars", "--max-chars")
 
 
-@click.group()
+@click.group(cls=OneLineUsageGroup)
 def dataset() -> None:
     """Export curated conversations as datasets for training (SFT, DPO, KTO, ShareGPT, Parquet, speech)."""
 
@@ -46,28 +48,30 @@ def _system_prompts(ctx: click.Context) -> Any:
     return lookup
 
 
-@dataset.command("export", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--format", "fmt", required=True, help="sft | dpo | kto | sharegpt | parquet | speech")
+@dataset.command("export", cls=OneLineUsage, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--format", "fmt", type=OneOf(FORMATS), required=True,
+              help="sft, dpo, kto, sharegpt (+ dataset_info.json), parquet (sft rows, provenance columns) or speech (audiofolder WAVs).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder (must not exist unless --force).")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), help="Dialogue log (default: the configured one).")
 @click.option("--since", help="Replies at or after this date/time (ISO, e.g. 2026-11-01).")
 @click.option("--until", help="Replies before this date/time (ISO).")
 @click.option("--persona", multiple=True, help="Only replies of this persona (repeatable).")
 @click.option("--model", multiple=True, help="Only replies of this model id (repeatable).")
-@click.option("--source", multiple=True, help="Only user turns that were voice | typed | file (repeatable).")
+@click.option("--source", type=OneOf(SOURCES), multiple=True, help="Only user turns that came this way (repeatable).")
 @click.option("--language", multiple=True, help="Only user turns detected in this language, e.g. ru (repeatable).")
-@click.option("--min-rating", help="bad | unrated | good (default: unrated for sft-like formats, bad for dpo/kto).")
+@click.option("--min-rating", type=OneOf(RATINGS), help="Lowest rating kept (default: unrated for sft-like formats, bad for dpo/kto).")
 @click.option("--tag", multiple=True, help="Only conversations with one of these tags (repeatable).")
-@click.option("--interrupted", default="drop", show_default=True, help="Barged-in replies: drop | heard (the part heard) | full.")
+@click.option("--interrupted", type=OneOf(INTERRUPTED), default="drop", show_default=True,
+              help="Barged-in replies: drop them, keep the part heard, or the full reply as generated.")
 @click.option("--reasoning/--no-reasoning", default=True, show_default=True, help="Keep reasoning inside <think>…</think>, or drop it.")
 @click.option("--min-chars", type=int, default=1, show_default=True, help="Shortest reply kept.")
 @click.option("--max-chars", type=int, help="Longest reply kept.")
 @click.option("--split", "split_text", default="0.9,0.05,0.05", show_default=True, help="train,validation,test fractions (by conversation).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
-@click.option("--dedupe", default="exact", show_default=True, help="exact | near (MinHash) | none.")
+@click.option("--dedupe", type=OneOf(DEDUPE), default="exact", show_default=True, help="Duplicate removal: exact, near (MinHash LSH, also exact) or none.")
 @click.option("--near-threshold", type=float, default=0.85, show_default=True, help="Jaccard similarity of near duplicates.")
-@click.option("--retrieved-context", default="include", show_default=True,
-              help="include | omit: the numbered sources a reply was given, kept in its system message exactly as sent, or left out.")
+@click.option("--retrieved-context", type=OneOf(RETRIEVED), default="include", show_default=True,
+              help="The numbered sources a reply was given: kept in its system message exactly as sent, or left out.")
 @click.option("--scrub-pii", is_flag=True, help="Replace e-mails, phone numbers and card numbers with placeholders.")
 @click.option("--license", "license_", default="other", show_default=True, help="License field of the dataset card.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
@@ -97,11 +101,8 @@ def export_cmd(ctx: click.Context, fmt: str, out: Path, log_path: Path | None, s
 
 def _options(ctx: click.Context, fmt: str, out: Path, ratios: tuple[float, float, float], license_: str,
              v: dict[str, Any]) -> Any:
-    from agent.harvest.export.options import SOURCES, ExportOptions, Filters
+    from agent.harvest.export.options import ExportOptions, Filters
 
-    bad = [s for s in v["source"] if s not in SOURCES]
-    if bad:
-        raise UserError(f"unknown --source {bad[0]!r}; choose one of {', '.join(SOURCES)}", exit_code=2)
     filters = Filters(
         since=_when(v["since"], "--since"), until=_when(v["until"], "--until"), personas=v["persona"],
         models=v["model"], sources=v["source"], languages=v["language"], min_rating=v["min_rating"],
