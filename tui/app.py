@@ -31,6 +31,7 @@ from tui.bridge import TurnBridge, TurnEnded
 from tui.commands import PersonaCommands
 from tui.loader import RuntimeLoader
 from tui.screens.conversation import ConversationScreen
+from tui.screens.entropy_view import EntropyViewScreen, last_reply_id
 from tui.screens.harvest import HarvestScreen
 from tui.screens.help import HelpScreen
 from tui.screens.history import HistoryScreen
@@ -378,6 +379,14 @@ class EpistemicApp(App[None]):
         from tui.screens.tokenizer_lab import TokenizerLabScreen, config_runner
 
         self.push_screen(TokenizerLabScreen(config_runner(self.config)))
+
+    def action_entropy_view(self) -> None:
+        """Ctrl+E: the last logged reply's entropy curves, full screen (read in the screen's worker)."""
+        runtime = self._require_runtime()
+        if runtime is not None and runtime.log is None:
+            self.notify("The dialogue log is off ([log] enabled = false).", severity="warning")
+        elif runtime is not None and runtime.log is not None:
+            self.push_screen(EntropyViewScreen(runtime.log, last_reply_id(runtime.engine.history)))
 
     def action_history(self) -> None:
         runtime = self._require_runtime()

@@ -57,7 +57,8 @@ def plot(ctx: click.Context, turn_id: int, other_id: int | None, output: Path | 
     log_path = ctx.obj["config"].log_path()
     if not log_path.exists():
         raise LogError(f"no dialogue log yet at {log_path}")
-    with DialogueLog(log_path, readonly=True) as opened:  # a chart never writes the log
+    readonly = not (is_writable(log_path) and is_writable(log_path.parent))  # as `log show`: upgrades an old schema
+    with DialogueLog(log_path, readonly=readonly) as opened:
         first = load_curves(opened, turn_id)
         second = load_curves(opened, other_id) if other_id is not None else None
     _draw(ChartRequest(first, second, cast(Anchor, anchor), width, height), path)

@@ -58,6 +58,7 @@ class ConversationScreen(Screen[None]):
         Binding("f2", "app.pick_persona", "Persona"),
         Binding("f3", "toggle_sampler", "Sampler"),
         Binding("f4", "app.inspect_tokens", "Tokens"),
+        Binding("ctrl+e", "app.entropy_view", "Entropy view", show=False, priority=True),  # over Input's ctrl+e (End does that)
         Binding("f5", "app.history", "History"),
         Binding("f6", "toggle_entropy", "Entropy", show=False),
         Binding("f7", "app.toggle_voice", "Voice", show=False),

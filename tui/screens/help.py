@@ -27,6 +27,7 @@ under **reasoning**: click it (or focus it and press Enter) to read it.
 | Ctrl+T | tokenizer lab: every tokenizer on your logged dialogues, per language; words split worst |
 | F5 | history: read and continue past conversations |
 | F6 | show / hide the entropy sparkline |
+| Ctrl+E | entropy view of the last reply: ←/→ walk its tokens, c compares another turn, a aligns answers |
 | F7 | voice on / off (loads Whisper and Piper the first time; `epistemic tui --voice` starts with it on) |
 | F8 | push-to-talk: press to talk, press again to send; also cuts off speech |
 | F9 | hands-free (the VAD hears you) / push-to-talk |
