@@ -12,6 +12,7 @@ from textual.widgets import Static
 from tests.test_curves import THINK, reply, steps_of
 from tests.tui.conftest import SIZE, send, wait_idle, wait_until
 from tui.screens.entropy_view import EntropyViewScreen
+from tui.screens.history import HistoryScreen
 from tui.widgets.curve_chart import (
     ACTION_MARKS,
     CURSOR_BG,
@@ -96,6 +97,11 @@ async def test_the_cursor_walks_the_reply_and_c_overlays_its_regenerated_alterna
         assert not any(SECOND in str(span.style) for span in chart.render().spans)
         await pilot.press("escape")
         assert app.screen is app.conversation
+        await pilot.press("f5")  # the history screen opens the previewed conversation's last reply
+        await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.last_reply == again.id)
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: isinstance(app.screen, EntropyViewScreen) and app.screen.curves is not None)
+        assert app.screen.curves.turn_id == again.id
 
 
 async def test_turns_without_curves_show_a_notice(app, runtime):
@@ -123,6 +129,7 @@ async def test_reasoning_is_shaded_actions_coloured_and_old_rows_lack_varentropy
     adaptive = [dataclasses.replace(s, varentropy=0.2 * s.index, action=actions[s.index % 4]) for s in steps_of(THINK)]
     think = runtime.log.add_assistant_turn(reply(conversation, None, THINK, steps=adaptive))
     old = runtime.log.add_assistant_turn(reply(conversation, None, ["Yes", "."]))
+    runtime.log.add_assistant_turn(reply(conversation, None, ["Yes", ".", " Sure"], alternative_of=think))
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(EntropyViewScreen(runtime.log, think))
         await wait_until(pilot, lambda: isinstance(app.screen, EntropyViewScreen) and app.screen.curves is not None)
@@ -144,6 +151,13 @@ async def test_reasoning_is_shaded_actions_coloured_and_old_rows_lack_varentropy
         backgrounds = [_background_at(content, offset + p) for p in range(len(THINK))]
         assert backgrounds[:5] == [REASONING_BG.lower(), REASONING_BG.lower(), CURSOR_BG.lower(), REASONING_BG.lower(), REASONING_BG.lower()]
         assert backgrounds[5:] == [None] * (len(THINK) - 5)  # the answer is not shaded
+        await pilot.press("c")  # the alternative without reasoning, then aligned by the first answer token
+        await wait_until(pilot, lambda: screen.compared_curves is not None)
+        await pilot.press("a")
+        assert "aligned by answer" in _text(screen, "#ev-legend") and screen.cursor == 2  # still on token #2
+        await pilot.press("right", "right", "right")
+        side = _text(screen, "#ev-side")
+        assert "token #5 · answer" in side and "\n  Yes  H " in side  # both answers start here
         await pilot.press("escape")
         app.push_screen(EntropyViewScreen(runtime.log, old))
         await wait_until(pilot, lambda: isinstance(app.screen, EntropyViewScreen) and app.screen.curves is not None)

@@ -22,11 +22,13 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from agent.errors import LogError
+from agent.instruments.curves import CurveLog
 from agent.records import ConversationSummary, StoredTurn
+from tui.screens.entropy_view import EntropyViewScreen
 from tui.widgets.transcript import TranscriptView
 
 
-class ConversationReader(Protocol):
+class ConversationReader(CurveLog, Protocol):
     """The dialogue log as the history screen reads it (:class:`agent.log.db.DialogueLog`)."""
 
     def list_conversations(self, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
@@ -77,6 +79,7 @@ class HistoryScreen(Screen[int | None]):
         Binding("escape", "dismiss(None)", "Back"),
         Binding("c", "continue_conversation", "Continue", show=False),
         Binding("r", "reload", "Reload"),
+        Binding("ctrl+e", "entropy_view", "Entropy view"),
     ]
 
     @dataclass
@@ -102,6 +105,7 @@ class HistoryScreen(Screen[int | None]):
         super().__init__()
         self.dialogue_log = log
         self.selected: int | None = None
+        self.last_reply: int | None = None  # the previewed conversation's last reply (Ctrl+E)
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -168,6 +172,7 @@ class HistoryScreen(Screen[int | None]):
     def on_history_screen_previewed(self, message: Previewed) -> None:
         summary = message.summary
         self.selected = summary.id
+        self.last_reply = next((t.id for t in reversed(message.turns) if t.role == "assistant"), None)
         self.query_one("#preview-title", Static).update(f"#{summary.id} {summary.title} — Enter continues it")
         preview = self.query_one("#preview", TranscriptView)
         preview.clear()
@@ -176,6 +181,10 @@ class HistoryScreen(Screen[int | None]):
                 preview.add_user(turn.text)
             else:
                 preview.add_assistant(turn.text, turn.reasoning, turn_note(turn))
+
+    def action_entropy_view(self) -> None:
+        """Ctrl+E: the previewed conversation's last reply in the entropy view."""
+        self.app.push_screen(EntropyViewScreen(self.dialogue_log, self.last_reply))
 
     def action_continue_conversation(self) -> None:
         listing = self.query_one("#conversations", OptionList)
