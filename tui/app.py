@@ -29,6 +29,7 @@ from agent.events import EventSink, TurnFinished
 from agent.llm.base import entropy_is_lower_bound
 from tui.bridge import TurnBridge, TurnEnded
 from tui.commands import PersonaCommands
+from tui.knowledge_watch import KnowledgeWatch
 from tui.loader import RuntimeLoader
 from tui.screens.conversation import ConversationScreen
 from tui.screens.entropy_view import EntropyViewScreen, last_reply_id
@@ -81,6 +82,7 @@ class EpistemicApp(App[None]):
                  voice: bool = False) -> None:
         super().__init__()
         self.voice = VoiceController(self)
+        self.knowledge_watch = KnowledgeWatch(self, config)  # [knowledge] watch folders, kept indexed
         self.voice_at_start = voice
         self.config = config
         self.runtime = runtime
@@ -139,12 +141,14 @@ class EpistemicApp(App[None]):
         self.conversation.show_model(runtime.model.info, runtime.engine.persona.name)
         self.refresh_sampler_panel()
         self.refresh_sources_panel()
+        self.knowledge_watch.start()
         if self.voice_at_start:
             self.voice.switch_on()
 
     async def on_unmount(self) -> None:
         """Stop the reply in flight and let its thread finish before the model is freed."""
         await self.voice.shutdown()
+        await asyncio.to_thread(self.knowledge_watch.stop)
         self.bridge.cancel.set()
         finished = await asyncio.to_thread(self.bridge.idle.wait, SHUTDOWN_WAIT_S)
         if not finished:
@@ -331,6 +335,9 @@ class EpistemicApp(App[None]):
         panel = self.conversation.query_one(SourcesPanel)
         retrieve = self.runtime.engine.persona.retrieve if self.runtime is not None else "none"
         panel.show(finished.retrieval if finished is not None else panel.retrieval, retrieve)
+
+    def on_knowledge_watch_changed(self, message: KnowledgeWatch.Changed) -> None:
+        self.notify(message.line, severity=message.severity, timeout=4 if message.severity == "information" else 10)
 
     def on_sampler_panel_value_submitted(self, message: SamplerPanel.ValueSubmitted) -> None:
         runtime = self._require_runtime()

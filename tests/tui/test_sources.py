@@ -3,6 +3,8 @@ a real knowledge store and a real SQLite log."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from textual.content import Content
 from textual.widgets import Static
@@ -140,3 +142,33 @@ def test_citation_numbers_and_the_footnote():
     assert footnote("x [2] y [1][7]", refs) == "[2] b.pdf · [1] a.md § A · [7] names no source of this turn"
     assert footnote("no citation", refs) == "2 sources given, none cited (Ctrl+K lists them)"
     assert footnote("no citation", ()) == ""
+
+
+async def test_a_file_written_into_a_watched_folder_while_the_tui_runs_is_cited_by_the_next_turn(make_config, starter_model, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    config = make_config(CONFIG + f'[knowledge]\nwatch = ["{inbox}"]\nwatch_debounce_ms = 100\n')
+    runtime = build_runtime(config, persona="reader", model=starter_model)
+    app = make_app(config, runtime=runtime)
+    shown: list[str] = []
+    original = app.notify
+
+    def record(message: str, **kwargs: Any) -> None:
+        shown.append(str(message))
+        original(message, **kwargs)
+
+    app.notify = record  # type: ignore[method-assign]
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: any(m.startswith("knowledge: watching") for m in shown))
+            (inbox / "boat.md").write_text("# Boat\n\nThe rowing boat is moored at the north jetty.\n", encoding="utf-8")
+            await wait_until(pilot, lambda: any(m.startswith("knowledge: added") and "boat.md" in m for m in shown), 20)
+            await send(pilot, app, "Where is the rowing boat moored?")
+            await wait_idle(pilot, app)
+            retrieval = _last(app).retrieval
+            assert retrieval is not None and [s.label for s in retrieval.sources] == ["boat.md § Boat"]
+        assert app.knowledge_watch._thread is not None and not app.knowledge_watch._thread.is_alive()
+    finally:
+        runtime.engine.retriever.close()  # type: ignore[union-attr]
+        assert runtime.log is not None
+        runtime.log.close()

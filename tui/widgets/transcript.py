@@ -15,7 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Collapsible, Static
 
-from tui.widgets.citations import SourceRef, footnote, styled_answer
+from tui.widgets.citations import CITATION, SourceRef, footnote, styled_answer
 
 Styler = Callable[[str], Content | str]
 
@@ -168,7 +168,8 @@ class AssistantMessage(Vertical):
 
     def _cite(self, sources: tuple[SourceRef, ...]) -> None:
         known = {s.number for s in sources}
-        self.query_one(".answer", StreamingText).restyle(lambda text: styled_answer(text, known))
+        if CITATION.search(self.answer):  # else nothing to draw differently
+            self.query_one(".answer", StreamingText).restyle(lambda text: styled_answer(text, known))
         line = footnote(self.answer, sources)
         self.set_class(bool(line), "-has-sources")
         self.query_one(".sources", Static).update(line)
