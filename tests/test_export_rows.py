@@ -90,8 +90,9 @@ def retrieval_log(tmp_path: Path, make_config, starter_model) -> tuple[Path, lis
 
 
 @pytest.mark.slow  # the starter model answers three questions, with a real knowledge store
-def test_retrieved_sources_kept_exactly_as_sent_or_left_out(tmp_path: Path, retrieval_log) -> None:  # type: ignore[no-untyped-def]
+def test_retrieved_sources_kept_exactly_as_sent_or_left_out(tmp_path: Path, retrieval_log, starter_model) -> None:  # type: ignore[no-untyped-def]
     from agent.knowledge.retriever import HEADER
+    from agent.llm.base import ChatMessage
 
     path, replies = retrieval_log
     with DialogueLog(path) as log:
@@ -107,6 +108,11 @@ def test_retrieved_sources_kept_exactly_as_sent_or_left_out(tmp_path: Path, retr
     for row in rows:  # each row ends with a reply whose prompt had exactly the row's system message
         last = row["provenance"][-1]["turn_id"]
         assert row["messages"][0] == {"role": "system", "content": f"Answer from the sources.\n\n{blocks[last]}"}
+        messages = [ChatMessage(m["role"], m["content"]) for m in row["messages"]]
+        for k, source in enumerate(row["provenance"]):  # rendered by the model's template: the prompt as sent
+            if blocks[source["turn_id"]] == blocks[last]:
+                sent = turns[source["turn_id"]].data["prompt_text"]
+                assert starter_model.render_prompt(messages[:2 * k + 2]).text == sent
     assert [p["turn_id"] for p in rows[-1]["provenance"]] == replies  # the last row holds the whole history
     assert include.facts.extra["replies given retrieved sources"] == 3
     kto = export(ExportOptions("kto", tmp_path / "kto", split=(1.0, 0.0, 0.0)), path)
@@ -117,6 +123,8 @@ def test_retrieved_sources_kept_exactly_as_sent_or_left_out(tmp_path: Path, retr
     (row,) = jsonl(tmp_path / "omit")
     assert row["messages"][0] == {"role": "system", "content": "Answer from the sources."}
     assert not any(HEADER in m["content"] or "[1]" in m["content"] for m in row["messages"][:1])
+    rendered = starter_model.render_prompt([ChatMessage(m["role"], m["content"]) for m in row["messages"][:-1]]).text
+    assert HEADER not in rendered and "Answer from the sources." in rendered
     assert [p["turn_id"] for p in row["provenance"]] == replies
     manifest = json.loads((tmp_path / "omit" / "manifest.json").read_text())
     assert manifest["query"]["options"]["retrieved_context"] == "omit"
