@@ -5,9 +5,16 @@ starter Piper voice are played into "vsink" (the loop listens on its monitor) an
 answers into "vout". Each turn's waterfall is read from the loop; the pipeline's own overhead is
 first-audio time minus the compute of the stages on the critical path (final transcript, model up
 to the end of the first sentence, synthesis of the first sentence). The VAD's end-of-speech
-silence ([vad] end_silence_ms) comes before "end of speech" and is reported apart.
+silence ([vad] end_silence_ms, or the turn-end model's shorter pause) comes before "end of speech"
+and is reported apart; "last word" adds it (and the model's decision time) back: the user's wait.
 
-    .venv/bin/python bench/bench_voice.py [--turns 5] [--partials both|on|off] [--json]
+Each end-of-turn variant runs with partial transcripts on and off:
+  silence        the 700 ms silence timer alone, no early start (the old behaviour, as baseline)
+  silence+early  the silence timer ends the turn; the reply is prepared from the pause on
+  both           Smart Turn decides at the first pause, the silence timer otherwise
+  model          Smart Turn decides at every pause (up to [vad] turn_max_silence_ms)
+
+    .venv/bin/python bench/bench_voice.py [--turns 5] [--partials both|on|off] [--modes silence,both] [--json]
 """
 
 from __future__ import annotations
@@ -35,8 +42,16 @@ QUESTIONS = [
     "What is the opposite of cold?",
     "Where do penguins live?",
 ]
-FIELDS = ("partial_wait_s", "stt_compute_s", "transcript_s", "first_token_s", "llm_compute_s",
-          "first_sentence_s", "tts_compute_s", "first_audio_s", "compute_s", "overhead_s")
+FIELDS = ("end_silence_s", "turn_model_s", "partial_wait_s", "stt_compute_s", "transcript_s", "first_token_s",
+          "llm_compute_s", "first_sentence_s", "tts_compute_s", "first_audio_s", "compute_s", "overhead_s",
+          "early_saved_s", "last_word_s")
+MODES = {  # variant -> ([vad] end_of_turn, early_start)
+    "silence": ("silence", False),
+    "silence+early": ("silence", True),
+    "both": ("both", True),
+    "model": ("model", True),
+}
+ISSUE_LAST_WORD_S = 2.8  # the issue's measurement before this change: 0.7 s silence + 2.11 s
 
 
 def start_pulse(runtime_dir: str) -> None:
@@ -88,14 +103,15 @@ class Waiter:
             raise SystemExit("bench: a turn did not finish in time")
 
 
-def run_variant(args, partials: bool, model, whisper, piper, files: list[Path], data_dir: Path) -> list[dict]:
+def run_variant(args, partials: bool, mode: str, model, whisper, piper, files: list[Path], data_dir: Path) -> list[dict]:
     from agent.config_load import load_config
     from agent.runtime import build_runtime
     from agent.voice.setup import build_voice_loop
 
     env = {**os.environ, "EPISTEMIC_PATHS__DATA_DIR": str(data_dir), "EPISTEMIC_SAMPLER__TEMPERATURE": "0",
            "EPISTEMIC_SAMPLER__MAX_TOKENS": "48", "EPISTEMIC_STT__LANGUAGE": "en",
-           "EPISTEMIC_STT__PARTIALS": str(partials).lower()}
+           "EPISTEMIC_STT__PARTIALS": str(partials).lower(), "EPISTEMIC_VAD__END_OF_TURN": MODES[mode][0],
+           "EPISTEMIC_VAD__EARLY_START": str(MODES[mode][1]).lower()}
     config = load_config(args.config, env=env)
     runtime = build_runtime(config, model=model)
     whisper.settings = config.settings.stt
@@ -112,7 +128,7 @@ def run_variant(args, partials: bool, model, whisper, piper, files: list[Path], 
             waiter.wait(i + 1)
             time.sleep(0.8)
             if i:
-                rows.append(waiter.waterfalls[i].as_record())
+                rows.append(flat(waiter.waterfalls[i].as_record()))
         return rows
     finally:
         loop.stop()
@@ -120,23 +136,51 @@ def run_variant(args, partials: bool, model, whisper, piper, files: list[Path], 
             runtime.log.close()
 
 
+def flat(record: dict) -> dict:
+    """A waterfall record with its turn-end decision lifted to the top level."""
+    turn = record.pop("turn_end")
+    return record | {"turn_decision": turn["decision"], "turn_probability": turn["probability"], "turn_model_s": turn["model_s"]}
+
+
 def summarise(name: str, rows: list[dict]) -> dict:
-    summary = {}
+    summary: dict = {}
     for key in FIELDS:
         values = [r[key] for r in rows if r[key] is not None]
         summary[key] = statistics.median(values) if values else None
-    summary["end_silence_s"] = rows[0]["end_silence_s"]
-    summary["overhead_without_partial_wait_s"] = (summary["overhead_s"] or 0) - (summary["partial_wait_s"] or 0)
-    print(f"\n{name}: medians over {len(rows)} turns (ms after the end of speech)")
-    for key, value in summary.items():
-        print(f"  {key:<34} {'-' if value is None else f'{value * 1000:8.1f}'}")
+    summary["early_used"] = sum(r["early_start"] == "used" for r in rows) / len(rows)
+    summary["model_decided"] = sum(r["turn_decision"] == "model" for r in rows) / len(rows)
+    summary["partial_abandoned"] = sum(bool(r["partial_abandoned"]) for r in rows) / len(rows)
+    print(f"\n{name}: medians over {len(rows)} turns (ms after the end of speech; last_word_s: after the last word)")
+    for key in FIELDS:
+        value = summary[key]
+        print(f"  {key:<20} {'-' if value is None else f'{value * 1000:8.1f}'}")
+    print(f"  early start used {summary['early_used']:.0%}, ended by the model {summary['model_decided']:.0%}, "
+          f"partial abandoned {summary['partial_abandoned']:.0%}")
     return summary
+
+
+def table(results: dict) -> None:
+    """One line per variant, and the gain over the silence-timer baseline of the same run."""
+    def ms(value) -> str:
+        return "       -" if value is None else f"{value * 1000:8.0f}"
+
+    print("\nvariant                    last word→audio  end silence  end of speech→audio  partial wait"
+          "      stt      llm      tts  early used  vs baseline")
+    for name, result in results.items():
+        s = result["summary"]
+        base = results.get(name.split(" / ")[0] + " / silence", {}).get("summary", {}).get("last_word_s")
+        gain = "" if base is None or s["last_word_s"] is None else f"{(base - s['last_word_s']) * 1000:+.0f} ms"
+        print(f"{name:<26} {ms(s['last_word_s'])}        {ms(s['end_silence_s'])}     {ms(s['first_audio_s'])}"
+              f"             {ms(s['partial_wait_s'])}  {ms(s['stt_compute_s'])} {ms(s['llm_compute_s'])} "
+              f"{ms(s['tts_compute_s'])}  {s['early_used']:>9.0%}  {gain}")
+    print(f"(the issue measured {ISSUE_LAST_WORD_S:.1f} s from the last word before this change; target: 500 ms less)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--partials", choices=["both", "on", "off"], default="both")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"Comma-separated end-of-turn variants: {', '.join(MODES)}.")
     parser.add_argument("--config", default=None)
     parser.add_argument("--json", action="store_true", help="Print the per-turn rows as JSON too.")
     args = parser.parse_args()
@@ -157,11 +201,18 @@ def main() -> None:
         files = speak_files(piper, work)
         print(f"cores {os.cpu_count()}, model {model.info.model_id} via {model.info.backend}, whisper {whisper.model_name}")
         variants = {"on": [True], "off": [False], "both": [True, False]}[args.partials]
+        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        unknown = [m for m in modes if m not in MODES]
+        if unknown:
+            raise SystemExit(f"bench: unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
         results = {}
         for partials in variants:
-            name = f"partials {'on' if partials else 'off'}"
-            rows = run_variant(args, partials, model, whisper, piper, files, work / name.replace(" ", "-"))
-            results[name] = {"summary": summarise(name, rows), "turns": rows}
+            for mode in modes:
+                name = f"partials {'on' if partials else 'off'} / {mode}"
+                folder = work / name.replace(" ", "-").replace("/", "").replace("+", "-")
+                rows = run_variant(args, partials, mode, model, whisper, piper, files, folder)
+                results[name] = {"summary": summarise(name, rows), "turns": rows}
+        table(results)
         if args.json:
             print(json.dumps(results, indent=2))
         model.close()
