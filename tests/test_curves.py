@@ -122,6 +122,10 @@ def test_comparable_turns_are_alternatives_then_the_same_prompt_elsewhere(log: D
     from_alternative = comparable_turns(log, load_curves(log, turns["again"]))
     assert [c.turn_id for c in from_alternative] == [turns["think"], turns["pirate"]]
     assert comparable_turns(log, load_curves(log, turns["other"])) == []
+    third = log.new_conversation(persona="assistant")  # the same prompt, persona and model again
+    rerun = log.add_assistant_turn(reply(third, log.add_user_turn(UserTurnRecord(third, "Do cats purr?")), ["Mm"]))
+    latest = comparable_turns(log, load_curves(log, turns["think"]))[1]
+    assert (latest.turn_id, latest.label) == (rerun, f"same prompt (conversation {third})")
 
 
 def test_alignment_pads_the_shorter_turn_and_finds_the_divergence(log: DialogueLog, turns: dict[str, int]) -> None:

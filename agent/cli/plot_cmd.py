@@ -34,8 +34,8 @@ def _output(turn_id: int, other_id: int | None, output: Path | None) -> Path:
 
 
 @click.command("plot")
-@click.argument("turn_id", type=int)
-@click.argument("other_id", type=int, required=False)
+@click.argument("turn_id", type=int, metavar="ID")
+@click.argument("other_id", type=int, required=False, metavar="[ID2]")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="PNG file to write [default: entropy-ID.png, or entropy-ID-ID2.png].")
 @click.option("--width", type=click.IntRange(MIN_SIZE, MAX_SIZE), default=1400, show_default=True, help="Width in pixels.")

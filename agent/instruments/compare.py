@@ -26,7 +26,7 @@ WHERE t.role = 'assistant' AND t.id != ? AND (t.id = ? OR t.alternative_of = ?)
 ORDER BY t.id LIMIT ?
 """
 _SAME_PROMPT = """
-SELECT t.id, t.persona, t.adapters, t.model_id FROM turns t
+SELECT t.id, t.persona, t.adapters, t.model_id, t.conversation_id FROM turns t
 JOIN turns u ON u.id = t.parent_id AND u.role = 'user'
 JOIN token_telemetry tt ON tt.turn_id = t.id AND tt.token_count > 0
 WHERE t.role = 'assistant' AND t.id != ? AND u.text = ? AND COALESCE(t.alternative_of, t.id) != ?
@@ -60,12 +60,14 @@ def comparable_turns(log: CurveLog, curves: TurnCurves) -> list[ComparableTurn]:
         if curves.prompt.strip():
             same = conn.execute(_SAME_PROMPT, (curves.turn_id, curves.prompt, group, MAX_COMPARABLE)).fetchall()
     out = [ComparableTurn(int(row[0]), "alternative", f"regenerated alternative #{row[0]}") for row in alternatives]
-    for turn_id, persona, adapters, model_id in same:
-        out.append(ComparableTurn(int(turn_id), "same prompt", _difference(curves, persona, _adapters(adapters), model_id)))
+    for turn_id, persona, adapters, model_id, conversation in same:
+        label = _difference(curves, persona, _adapters(adapters), model_id) or f"same prompt (conversation {conversation})"
+        out.append(ComparableTurn(int(turn_id), "same prompt", label))
     return out
 
 
 def _difference(curves: TurnCurves, persona: str | None, adapters: str, model_id: str | None) -> str:
+    """``same prompt · persona pirate · adapter none``; "" when persona, adapters and model agree."""
     bits = ["same prompt"]
     if (persona or "?") != curves.persona:
         bits.append(f"persona {persona}")
@@ -73,7 +75,7 @@ def _difference(curves: TurnCurves, persona: str | None, adapters: str, model_id
         bits.append(f"adapter {adapters or 'none'}")
     if (model_id or "?") != curves.model_id:
         bits.append(f"model {model_id}")
-    return " · ".join(bits)
+    return " · ".join(bits) if len(bits) > 1 else ""
 
 
 @dataclass(frozen=True)
