@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,11 +49,8 @@ _WANTED = {b"ffn_moe_logits": _LOGITS, b"ffn_moe_topk": _TOPK, b"ffn_moe_weights
 NOT_MOE = "not a mixture-of-experts model"
 
 
-class _TensorHead(ctypes.Structure):
-    """The first fields of ``struct ggml_tensor`` (type, buffer, ne[4], nb[4]), unchanged since 2023."""
-
-    _fields_ = [("type", ctypes.c_int), ("buffer", ctypes.c_void_p),
-                ("ne", ctypes.c_int64 * 4), ("nb", ctypes.c_size_t * 4)]
+# the first fields of ``struct ggml_tensor``: type, (padding), buffer, ne[4], nb[4]; unchanged since 2023
+_HEAD = struct.Struct("=i4xQ4q4Q")
 
 
 @dataclass(frozen=True)
@@ -102,8 +100,9 @@ class RoutingCapture:
         self._topk = np.full((n, k), -1, dtype=np.int32)
         self._weights = np.zeros((n, k), dtype=np.float32)
         self._norm = np.zeros((n, k), dtype=np.float32)
-        self._targets = {_LOGITS: (self._logits, e, GGML_TYPE_F32), _TOPK: (self._topk, k, GGML_TYPE_I32),
-                         _WEIGHTS: (self._weights, k, GGML_TYPE_F32), _NORM: (self._norm, k, GGML_TYPE_F32)}
+        self._targets = {kind: (int(array.ctypes.data), width, dtype) for kind, array, width, dtype in (
+            (_LOGITS, self._logits, e, GGML_TYPE_F32), (_TOPK, self._topk, k, GGML_TYPE_I32),
+            (_WEIGHTS, self._weights, k, GGML_TYPE_F32), (_NORM, self._norm, k, GGML_TYPE_F32))}
         self._seen = np.zeros(n, dtype=bool)
         self._normalized = False
         self._pending: tuple[int, int] | None = None
@@ -135,6 +134,8 @@ class RoutingCapture:
             kind = _WANTED.get(base)
             if kind is None or not layer.isdigit() or int(layer) >= self.shape.n_layers:
                 return False
+            if kind == _WEIGHTS and self._normalized:
+                return False  # the renormalised weights follow; one graph split less per layer
             self._pending = (kind, int(layer))
             return True
         if self._pending is not None:
@@ -144,17 +145,17 @@ class RoutingCapture:
         return True
 
     def _read(self, tensor: int, kind: int, layer: int) -> None:
-        head = _TensorHead.from_address(tensor)
-        target, width, dtype = self._targets[kind]
-        token_dim = 2 if head.ne[0] == 1 else 1  # [1, k, T] (gathered weights) or [n, T]
-        row = head.ne[token_dim - 1]
-        tokens = head.ne[token_dim]
+        ttype, _buffer, ne0, ne1, ne2, _ne3, nb0, nb1, nb2, _nb3 = _HEAD.unpack(ctypes.string_at(tensor, _HEAD.size))
+        address, width, dtype = self._targets[kind]
+        if ne0 == 1:  # [1, k, T]: the gathered weights
+            row, tokens, stride, inner = ne1, ne2, nb2, nb1
+        else:  # [n, T]
+            row, tokens, stride, inner = ne0, ne1, nb1, nb0
         if tokens <= 0:
             return  # no rows in this pass (the last layer only computes output rows)
-        if head.type != dtype or row != width or head.nb[0] != 4 or (token_dim == 2 and head.nb[1] != 4):
-            raise ModelError(f"unexpected MoE tensor layout (type {head.type}, ne {list(head.ne)}, nb {list(head.nb)})")
-        offset = (tokens - 1) * head.nb[token_dim]
-        self._ggml.tensor_get(tensor, target.ctypes.data + layer * width * 4, offset, width * 4)
+        if ttype != dtype or row != width or nb0 != 4 or inner != 4:
+            raise ModelError(f"unexpected MoE tensor layout (type {ttype}, ne {ne0}x{ne1}x{ne2}, nb {nb0}/{nb1}/{nb2})")
+        self._ggml.tensor_get(tensor, address + layer * width * 4, (tokens - 1) * stride, width * 4)
         if kind == _LOGITS:
             self._seen[layer] = True
         elif kind == _NORM:
