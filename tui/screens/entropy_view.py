@@ -154,6 +154,7 @@ class EntropyViewScreen(Screen[None]):
         self.cursor = 0  # position on the common axis
         self._comparison_index = -1  # into comparables; -1: nothing compared
         self._shown: Alignment | None = None  # what the chart draws now
+        self._shown_by: Anchor = "start"  # the anchor _shown was aligned by
 
     def compose(self) -> ComposeResult:
         yield Static("Reading the turn…", id="ev-title")
@@ -218,10 +219,15 @@ class EntropyViewScreen(Screen[None]):
             self.redraw()
 
     def alignment(self) -> Alignment | None:
+        """The turn and the one compared with it on one axis (the same object until either or the
+        anchor changes, so the chart builds its data once)."""
         if self.curves is None:
             return None
-        other = self.compared_curves if self.compared is not None else None
-        return align(self.curves, other if other is not None else self.curves, self.align_by)
+        other = self.compared_curves if self.compared is not None and self.compared_curves is not None else self.curves
+        shown = self._shown
+        if shown is not None and shown.a is self.curves and shown.b is other and self._shown_by == self.align_by:
+            return shown
+        return align(self.curves, other, self.align_by)
 
     def redraw(self) -> None:
         """Draw chart, side panel and legend; when the alignment changed, the cursor stays on the
@@ -231,7 +237,7 @@ class EntropyViewScreen(Screen[None]):
             return
         if self._shown is not None:
             self.cursor += alignment.offset_a - self._shown.offset_a
-        self._shown = alignment
+        self._shown, self._shown_by = alignment, self.align_by
         self.cursor = max(0, min(self.cursor, alignment.length - 1))
         compared = self.compared is not None and self.compared_curves is not None
         self.query_one(CurveChart).show(alignment, compared, self.cursor)

@@ -66,15 +66,17 @@ def band_cells(band: Band, rows: int, positions: range, cursor: int, shaded: Seq
     for p in positions:
         bg = _background(p, cursor, shaded)
         colour = CURSOR if p == cursor else FIRST
+        style = colour + (f" on {bg}" if bg else "")
         fill = _fill(band.first[p] if p < len(band.first) else None, top, rows)
         dot = _dot(band.second[p] if band.second is not None and p < len(band.second) else None, top, rows)
-        for r in range(rows):
-            part = max(0, min(8, fill - (rows - 1 - r) * 8))
+        full = rows - fill // 8  # rows from this one down are full
+        for r, row in enumerate(grid):
+            part = 8 if r >= full else (fill % 8 if r == full - 1 else 0)
             if dot is not None and dot[0] == r:
                 under = colour if part == 8 else bg
-                grid[r].append((chr(0x2800 + _DOTS[dot[1]]), f"bold {SECOND}" + (f" on {under}" if under else "")))
+                row.append((chr(0x2800 + _DOTS[dot[1]]), f"bold {SECOND}" + (f" on {under}" if under else "")))
             else:
-                grid[r].append((EIGHTHS[part], colour + (f" on {bg}" if bg else "")))
+                row.append((EIGHTHS[part], style))
     return grid
 
 
@@ -100,37 +102,53 @@ def axis_cells(positions: range, cursor: int) -> list[Cell]:
 
 
 @dataclass(frozen=True)
-class ChartView:
-    """What the chart shows: the aligned turns (``alignment.b`` is ``alignment.a`` when nothing
-    is compared), the cursor's position on the common axis and the first column's position."""
+class ChartData:
+    """Everything of the two turns the chart draws, on the common axis: built once per alignment
+    (the cursor moves without recomputing it)."""
 
-    alignment: Alignment
-    compared: bool
-    cursor: int = 0
-    start: int = 0
+    bands: tuple[Band, ...]
+    shaded: tuple[bool, ...]  # reasoning columns of the first turn
+    actions: tuple[tuple[str, tuple[str | None, ...]], ...]  # (row label, action per position)
 
 
-def _bands(view: ChartView) -> list[Band]:
-    al = view.alignment
+def chart_data(alignment: Alignment, compared: bool) -> ChartData:
+    """The bands (entropy, varentropy where recorded, chosen-token p), shading and action rows of
+    ``alignment``; ``compared``: draw ``alignment.b`` too."""
+    al = alignment
     first, second = al.a, al.b
 
     def pair(a_vals: Sequence[float | None], b_vals: Sequence[float | None]) -> tuple[list[float | None], list[float | None] | None]:
         on_a, on_b = al.series(a_vals, b_vals)
-        return on_a, (on_b if view.compared else None)
+        return on_a, (on_b if compared else None)
 
     def top(*series: Sequence[float | None] | None) -> float:
         known = [v for s in series if s is not None for v in s if v is not None and not math.isnan(v)]
         return max(known, default=1.0)
 
     entropy, entropy_b = pair(first.entropy, second.entropy)
-    bound = "≥ " if first.lower_bound or (view.compared and second.lower_bound) else ""
+    bound = "≥ " if first.lower_bound or (compared and second.lower_bound) else ""
     bands = [Band(f"entropy {bound}(nats)", entropy, entropy_b, top(entropy, entropy_b))]
-    if first.has_varentropy or (view.compared and second.has_varentropy):
+    if first.has_varentropy or (compared and second.has_varentropy):
         var, var_b = pair(first.varentropy, second.varentropy)
         bands.append(Band("varentropy (nats²)", var, var_b, top(var, var_b)))
     p_a, p_b = pair(*([None if v is None else math.exp(v) for v in c.logprob] for c in (first, second)))
     bands.append(Band("chosen token p = e^logprob", p_a, p_b, 1.0))
-    return bands
+    shaded = tuple(r == "reasoning" for r in al.series(list(first.regions), [])[0])
+    a_actions, b_actions = al.series(first.actions, second.actions)
+    actions = [("act", tuple(a_actions))] + ([("act²", tuple(b_actions))] if compared else [])
+    return ChartData(tuple(bands), shaded, tuple(actions))
+
+
+@dataclass(frozen=True)
+class ChartView:
+    """What the chart shows: the aligned turns (``alignment.b`` is ``alignment.a`` when nothing
+    is compared) as :func:`chart_data`, the cursor's position on the common axis and the first
+    column's position."""
+
+    alignment: Alignment
+    data: ChartData
+    cursor: int = 0
+    start: int = 0
 
 
 def _split_rows(height: int, bands: int) -> list[int]:
@@ -143,12 +161,10 @@ def _split_rows(height: int, bands: int) -> list[int]:
 
 def chart_content(view: ChartView, width: int, height: int) -> Content:
     """The whole chart for a ``width`` × ``height`` area (see the module docstring)."""
-    al = view.alignment
     columns = max(1, width - GUTTER)
-    positions = range(view.start, min(al.length, view.start + columns))
-    shaded = [r == "reasoning" for r in al.series(list(al.a.regions), [])[0]]
-    bands = _bands(view)
-    fixed = len(bands) + 2 + int(view.compared) + int(len(bands) == 2)  # titles, actions (x2), axis, note
+    positions = range(view.start, min(view.alignment.length, view.start + columns))
+    bands, shaded = view.data.bands, view.data.shaded
+    fixed = len(bands) + 1 + len(view.data.actions) + int(len(bands) == 2)  # titles, axis, actions, note
     lines: list[list[Cell]] = []
     for band, rows in zip(bands, _split_rows(max(2 * len(bands), height - fixed), len(bands)), strict=True):
         lines.append([(f"{band.title}  max {band.top:.2f}"[:width], "dim")])
@@ -157,21 +173,26 @@ def chart_content(view: ChartView, width: int, height: int) -> Content:
             lines.append([(label.rjust(GUTTER - 1) + " ", "dim"), *cells])
         if len(bands) == 2 and band is bands[0]:
             lines.append([("varentropy: not recorded (logged before it was measured)"[:width], "dim italic")])
-    rows_of_actions = [("act", al.a.actions, al.offset_a)] + ([("act²", al.b.actions, al.offset_b)] if view.compared else [])
-    for label, actions, offset in rows_of_actions:
+    for label, actions in view.data.actions:
         head = (label.rjust(GUTTER - 1) + " ", "dim")
-        if not any(actions):
+        if any(actions):
+            lines.append([head, *action_cells(actions, positions, view.cursor, shaded)])
+        else:
             lines.append([head, ("no adaptive actions (fixed sampler)"[: max(0, width - GUTTER)], "dim italic")])
-            continue
-        on_axis: list[str | None] = [None] * offset
-        on_axis.extend(actions)
-        lines.append([head, *action_cells(on_axis, positions, view.cursor, shaded)])
     lines.append([(" " * GUTTER, ""), *axis_cells(positions, view.cursor)])
-    parts: list[tuple[str, str]] = []
-    for line in lines:
-        parts.extend(line)
-        parts.append(("\n", ""))
-    return Content.assemble(*parts[:-1])
+    return Content.assemble(*_runs(lines))
+
+
+def _runs(lines: Sequence[Sequence[Cell]]) -> list[Cell]:
+    """The lines joined by newlines, neighbouring cells of one style merged (far fewer spans)."""
+    out: list[Cell] = []
+    for n, line in enumerate(lines):
+        for text, style in ([("\n", "")] if n else []) + list(line):
+            if out and out[-1][1] == style:
+                out[-1] = (out[-1][0] + text, style)
+            else:
+                out.append((text, style))
+    return out
 
 
 class CurveChart(Widget):
@@ -183,6 +204,7 @@ class CurveChart(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.view: ChartView | None = None
+        self._data_for: tuple[Alignment, bool] | None = None  # what view.data was built from
 
     @property
     def columns(self) -> int:
@@ -195,7 +217,12 @@ class CurveChart(Widget):
             start = cursor
         elif cursor >= start + self.columns:
             start = cursor - self.columns + 1
-        self.view = ChartView(alignment, compared, cursor, max(0, start))
+        if self.view is None or self._data_for is None or self._data_for[0] is not alignment or self._data_for[1] != compared:
+            data = chart_data(alignment, compared)
+            self._data_for = (alignment, compared)
+        else:
+            data = self.view.data
+        self.view = ChartView(alignment, data, cursor, max(0, start))
         self.refresh()
 
     def render(self) -> Content:
