@@ -15,11 +15,16 @@ from tui.screens.entropy_view import EntropyViewScreen
 from tui.screens.history import HistoryScreen
 from tui.widgets.curve_chart import (
     ACTION_MARKS,
+    CURSOR,
     CURSOR_BG,
+    FIRST,
     GUTTER,
     REASONING_BG,
     SECOND,
+    Band,
     CurveChart,
+    axis_cells,
+    band_cells,
     chart_content,
 )
 from tui.widgets.tokens import visible_piece
@@ -174,3 +179,13 @@ def _background_at(content, index: int) -> str | None:
             text = str(span.style)
             found = text.split(" on ")[1].split()[0].lower() if " on " in text else found
     return found
+
+
+def test_bars_are_eighth_blocks_and_the_compared_curve_braille_dots() -> None:
+    band = Band("entropy", [0.0, 1.0, 2.0, None, 0.3], [2.0, None, 0.0, 1.0, None], top=2.0)
+    grid = band_cells(band, 2, range(5), cursor=4, shaded=[False, True, False, False, False])
+    columns = ["".join(row[c][0] for row in grid) for c in range(5)]
+    assert columns == ["⠉ ", " █", "█⣀", "⣀ ", " ▂"]  # 0.3 of 2.0 over 16 eighths: 2 eighths
+    assert grid[1][2][1] == f"bold {SECOND} on {FIRST}"  # a dot over a full bar sits on the bar's colour
+    assert grid[0][1][1].endswith(f"on {REASONING_BG}") and grid[0][4][1] == f"{CURSOR} on {CURSOR_BG}"
+    assert "".join(c[0] for c in axis_cells(range(8, 23), cursor=12)) == "  10▲       20 "  # the cursor over its column
