@@ -5,7 +5,8 @@ speech dominates the start window, :class:`SpeechEnded` (with the audio, pre-rol
 ``end_silence_ms`` of silence, or :class:`SpeechRejected` when the utterance was too short or the
 optional Silero second opinion heard no speech in it.
 
-For a semantic end of turn (``[vad] end_of_turn`` model or both, or ``early_start``) it also reports
+Built with ``pauses`` (as :meth:`VadSegmenter.from_settings` does when ``[vad] end_of_turn`` is
+model or both, or ``early_start`` is on), it also reports
 :class:`SpeechPaused` after ``turn_check_ms`` of silence (in model mode again at each multiple),
 and :class:`SpeechResumed` when speech comes back after such a pause; whoever asks the turn-end
 model may then end the utterance at once with :meth:`VadSegmenter.end_now`. In model mode the
@@ -99,7 +100,8 @@ def speech_spans(audio: np.ndarray, *, min_skip_s: float = MIN_SKIP_S, threshold
 class VadSegmenter:
     """Turns a stream of 16 kHz mono blocks into utterance events."""
 
-    def __init__(self, settings: VadSettings | None = None, *, silero: SileroCheck | None = None) -> None:
+    def __init__(self, settings: VadSettings | None = None, *, silero: SileroCheck | None = None,
+                 pauses: bool = False) -> None:
         import webrtcvad
 
         self.settings = settings or VadSettings()
@@ -109,10 +111,9 @@ class VadSegmenter:
         self._vad = webrtcvad.Vad(s.aggressiveness)
         self._silero = silero
         self._start_frames = max(1, s.start_ms // s.frame_ms)
-        end_ms = s.turn_max_silence_ms if s.end_of_turn == "model" else s.end_silence_ms
+        end_ms = s.turn_max_silence_ms if pauses and s.end_of_turn == "model" else s.end_silence_ms
         self._end_frames = max(1, end_ms // s.frame_ms)
-        asks = s.end_of_turn != "silence" or s.early_start
-        self._pause_frames = max(1, s.turn_check_ms // s.frame_ms) if asks else 0
+        self._pause_frames = max(1, s.turn_check_ms // s.frame_ms) if pauses else 0
         self._repeat_pause = s.end_of_turn == "model"
         self.last_silence_ms = 0  # silence that ended the last utterance
         self._window: collections.deque[bool] = collections.deque(maxlen=self._start_frames)
@@ -123,9 +124,10 @@ class VadSegmenter:
 
     @classmethod
     def from_settings(cls, settings: VadSettings) -> VadSegmenter:
-        """A segmenter with the Silero second opinion when the settings ask for it."""
+        """A segmenter with the Silero second opinion when the settings ask for it, reporting
+        pauses when the end of turn or the early start needs the turn-end model."""
         silero = SileroCheck(settings.silero_threshold) if settings.silero_check else None
-        return cls(settings, silero=silero)
+        return cls(settings, silero=silero, pauses=settings.end_of_turn != "silence" or settings.early_start)
 
     def reset(self) -> None:
         """Forget any utterance in progress (e.g. when the agent starts speaking in half-duplex)."""

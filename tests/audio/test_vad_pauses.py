@@ -31,13 +31,14 @@ def _events(seg: VadSegmenter, audio: np.ndarray, block: int = 480) -> list:
 
 
 def test_silence_mode_without_early_start_reports_no_pauses(words):
-    seg = VadSegmenter(VadSettings(silero_check=False, end_of_turn="silence", early_start=False))
+    assert [type(e) for e in _events(VadSegmenter(VadSettings(silero_check=False)), np.concatenate([_quiet(0.3), words[0], _quiet(1.0)]))] == [SpeechStarted, SpeechEnded]  # built without pauses
+    seg = VadSegmenter.from_settings(VadSettings(silero_check=False, end_of_turn="silence", early_start=False))
     kinds = [type(e) for e in _events(seg, np.concatenate([_quiet(0.3), words[0], _quiet(1.0)]))]
     assert kinds == [SpeechStarted, SpeechEnded]
 
 
 def test_a_pause_is_reported_once_then_speech_resumes_it(words):
-    seg = VadSegmenter(VadSettings(silero_check=False, end_of_turn="both", turn_check_ms=210, end_silence_ms=900))
+    seg = VadSegmenter.from_settings(VadSettings(silero_check=False, end_of_turn="both", turn_check_ms=210, end_silence_ms=900))
     audio = np.concatenate([_quiet(0.3), words[0], _quiet(0.6), words[1], _quiet(1.2)])
     events = _events(seg, audio)
     kinds = [type(e) for e in events]
@@ -48,7 +49,7 @@ def test_a_pause_is_reported_once_then_speech_resumes_it(words):
 
 
 def test_model_mode_asks_at_every_pause_until_its_maximum(words):
-    seg = VadSegmenter(VadSettings(silero_check=False, end_of_turn="model", turn_check_ms=210, turn_max_silence_ms=900))
+    seg = VadSegmenter.from_settings(VadSettings(silero_check=False, end_of_turn="model", turn_check_ms=210, turn_max_silence_ms=900))
     events = _events(seg, np.concatenate([_quiet(0.3), words[0], _quiet(1.2)]))
     pauses = [e.silence_ms for e in events if isinstance(e, SpeechPaused)]
     assert pauses == [210, 420, 630, 840] and isinstance(events[-1], SpeechEnded)
@@ -56,7 +57,7 @@ def test_model_mode_asks_at_every_pause_until_its_maximum(words):
 
 
 def test_end_now_ends_the_utterance_with_its_audio(words):
-    seg = VadSegmenter(VadSettings(silero_check=False, end_of_turn="both", turn_check_ms=210))
+    seg = VadSegmenter(VadSettings(silero_check=False, end_of_turn="both", turn_check_ms=210), pauses=True)
     events = _events(seg, np.concatenate([_quiet(0.3), words[0], _quiet(0.3)]))
     assert isinstance(events[-1], SpeechPaused) and seg.in_speech
     ended = seg.end_now()
