@@ -23,7 +23,7 @@ def _output(turn_id: int, other_id: int | None, output: Path | None) -> Path:
     """The PNG to write: ``--output``, or ``entropy-ID[-ID2].png`` here; refused before any drawing
     when its folder does not exist or cannot be written."""
     path = output or Path(f"entropy-{turn_id}" + (f"-{other_id}" if other_id is not None else "") + ".png")
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     if path.is_dir():
         raise UserError(f"{path}: is a folder; give a file name for the chart")
     if not folder.is_dir():

@@ -29,7 +29,7 @@ TURN_MARKERS = ("o", "^")
 
 @dataclass(frozen=True)
 class ChartRequest:
-    """What to draw: one turn, or two on one token axis; the picture's size in pixels."""
+    """What to draw: one turn, or two on one token axis; the picture's size in pixels (immutable)."""
 
     first: TurnCurves
     second: TurnCurves | None = None

@@ -36,7 +36,7 @@ ORDER BY t.id DESC LIMIT ?
 
 @dataclass(frozen=True)
 class ComparableTurn:
-    """A logged reply worth drawing beside another one, and why."""
+    """A logged reply worth drawing beside another one, and why (immutable; any thread)."""
 
     turn_id: int
     kind: Literal["alternative", "same prompt"]
@@ -81,7 +81,7 @@ def _difference(curves: TurnCurves, persona: str | None, adapters: str, model_id
 @dataclass(frozen=True)
 class Alignment:
     """Two turns on one token axis: position ``p`` holds ``a``'s token ``p - offset_a`` and
-    ``b``'s token ``p - offset_b`` (None where a turn has no token there)."""
+    ``b``'s token ``p - offset_b`` (None where a turn has no token there). Immutable; any thread."""
 
     a: TurnCurves
     b: TurnCurves

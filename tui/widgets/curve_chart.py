@@ -30,7 +30,7 @@ Cell = tuple[str, str]  # glyph, style
 @dataclass(frozen=True)
 class Band:
     """One curve band: the first turn's values and the second's (None: no comparison) on the
-    common axis, drawn from 0 up to ``top``."""
+    common axis, drawn from 0 up to ``top`` (immutable; built and drawn on the UI thread)."""
 
     title: str
     first: Sequence[float | None]
@@ -104,7 +104,7 @@ def axis_cells(positions: range, cursor: int) -> list[Cell]:
 @dataclass(frozen=True)
 class ChartData:
     """Everything of the two turns the chart draws, on the common axis: built once per alignment
-    (the cursor moves without recomputing it)."""
+    (the cursor moves without recomputing it). Immutable; built and drawn on the UI thread."""
 
     bands: tuple[Band, ...]
     shaded: tuple[bool, ...]  # reasoning columns of the first turn
@@ -143,7 +143,7 @@ def chart_data(alignment: Alignment, compared: bool) -> ChartData:
 class ChartView:
     """What the chart shows: the aligned turns (``alignment.b`` is ``alignment.a`` when nothing
     is compared) as :func:`chart_data`, the cursor's position on the common axis and the first
-    column's position."""
+    column's position (immutable; UI thread)."""
 
     alignment: Alignment
     data: ChartData
