@@ -133,6 +133,7 @@ def test_bad_requests_are_one_line_and_non_zero(db_path: Path, turns: dict[str, 
         ((str(turns["think"]), str(turns["bare"]), "-o", out), 1, f"turn {turns['bare']} has no token telemetry"),
         ((str(turns["think"]), "-o", str(tmp_path / "missing" / "c.png")), 1, "no such folder for the chart"),
         ((str(turns["think"]), "-o", str(tmp_path)), 1, "is a folder"),
+        ((str(turns["think"]), "-o", str(tmp_path / "c.svg")), 1, "the chart is a PNG image; name it .png"),
     ]
     for args, want_code, message in cases:
         code, _, err = cli(db_path, monkeypatch, capsys, *args)

@@ -26,6 +26,8 @@ def _output(turn_id: int, other_id: int | None, output: Path | None) -> Path:
     folder = path.parent
     if path.is_dir():
         raise UserError(f"{path}: is a folder; give a file name for the chart")
+    if path.suffix.lower() != ".png":
+        raise UserError(f"{path}: the chart is a PNG image; name it .png")
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder for the chart")
     if not is_writable(folder) or (path.exists() and not is_writable(path)):
