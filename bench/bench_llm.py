@@ -1,9 +1,17 @@
-"""Tokens/s of the llama.cpp backend (full telemetry) against raw llama-cpp-python, same run.
+"""Tokens/s of the llama.cpp backend with all telemetry on, off, and raw llama-cpp-python, same run.
 
-Both sides use the same Llama instance, the same prompt tokens and the same sampler values
-(fixed seed); each repetition clears the KV cache first and the two sides alternate, so drift
-in machine load hits both. Tokens/s counts every generated token over the whole call (prompt
-evaluation included), and the token ids of both sides are compared (they must be identical).
+All three use the same Llama instance, the same prompt tokens and the same sampler values
+(fixed seed); each repetition clears the KV cache first and the three sides alternate, so drift
+in machine load hits all of them. Tokens/s counts every generated token over the whole call
+(prompt evaluation included), and the token ids are compared (they must be identical).
+
+* raw: ``Llama.generate`` of llama-cpp-python, no telemetry;
+* ours, telemetry off: our token loop with the per-token statistics skipped;
+* ours, telemetry on: entropy + varentropy + logprob + top-k (``top_logprobs``) of the full logits.
+
+The telemetry overhead is 1 - on/off (target <= 3 %). The machine may be noisy, so it is also
+measured directly: the median time of the per-token statistics on real logits, against the
+median time per generated token.
 
     .venv/bin/python bench/bench_llm.py [--tokens 128] [--reps 5] [--model PATH] [--typical] [--threads N] [--cpu-time]
 """
@@ -20,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.config_load import load_config  # noqa: E402
 from agent.llm.base import ChatMessage, run_generation  # noqa: E402
+from agent.llm.llamacpp.loop import TokenLoop  # noqa: E402
+from agent.llm.llamacpp.sampling import LogitsStats  # noqa: E402
 from agent.llm.sampler import SamplerSettings  # noqa: E402
 
 PROMPT = [
@@ -39,11 +49,43 @@ def _clock(cpu: bool) -> float:
     return time.process_time() if cpu else time.perf_counter()
 
 
-def run_ours(model, prompt, sampler, cpu: bool = False) -> tuple[float, list[int]]:
+class NoStats(LogitsStats):
+    """Telemetry off: the token loop's statistics calls return at once (NaN, no top-k)."""
+
+    def read(self, ctx):
+        return self.logits
+
+    def measure(self) -> tuple[float, float]:
+        return float("nan"), float("nan")
+
+    def finish(self, token: int, k: int) -> tuple[float, list[tuple[int, float]]]:
+        return float("nan"), []
+
+
+def run_ours(model, prompt, sampler, cpu: bool = False, telemetry: bool = True) -> tuple[float, list[int]]:
+    """Our token loop (as ``generate`` runs it), with or without the per-token statistics."""
     model.clear_cache()
     started = _clock(cpu)
-    result = run_generation(model.generate(prompt, sampler))
+    loop = TokenLoop(model, model._llm, sampler, seed=sampler.seed, cancel=None)
+    if not telemetry:
+        loop.logits = NoStats(model.n_vocab)
+    result = run_generation(loop.run(prompt))
     return _clock(cpu) - started, [s.token_id for s in result.steps]
+
+
+def stats_seconds(model, prompt, sampler, calls: int = 400) -> float:
+    """Median seconds of one token's statistics (measure + finish with top-k) on real logits."""
+    model.clear_cache()
+    run_generation(model.generate(prompt, sampler.merged({"max_tokens": 2})))
+    stats = LogitsStats(model.n_vocab)
+    stats.read(model._llm._ctx.ctx)
+    times = []
+    for token in range(calls):
+        started = time.perf_counter()
+        stats.measure()
+        stats.finish(token, sampler.top_logprobs)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def run_raw(llm, prompt_ids: list[int], sampler: SamplerSettings, n: int, cpu: bool = False) -> tuple[float, list[int]]:
@@ -87,24 +129,34 @@ def main() -> None:
     sampler = _settings(args)
     prompt = model.render_prompt(PROMPT)
     llm = model._llm
-    run_ours(model, prompt, sampler.merged({"max_tokens": 8}))  # warm-up both paths
+    run_ours(model, prompt, sampler.merged({"max_tokens": 8}))  # warm-up every path
+    run_ours(model, prompt, sampler.merged({"max_tokens": 8}), telemetry=False)
     run_raw(llm, list(prompt.token_ids), sampler, 8)
 
-    ours, raw, same = [], [], True
+    ours, off, raw, same = [], [], [], True
     for _ in range(args.reps):
         t_raw, ids_raw = run_raw(llm, list(prompt.token_ids), sampler, args.tokens, args.cpu_time)
+        t_off, ids_off = run_ours(model, prompt, sampler, args.cpu_time, telemetry=False)
         t_ours, ids_ours = run_ours(model, prompt, sampler, args.cpu_time)
         raw.append(len(ids_raw) / t_raw)
+        off.append(len(ids_off) / t_off)
         ours.append(len(ids_ours) / t_ours)
-        same &= ids_raw == ids_ours
+        same &= ids_raw == ids_ours == ids_off
+    per_stats = stats_seconds(model, prompt, sampler)
     mode = "typical (seed 42)" if args.typical else "greedy"
     clock = "CPU time" if args.cpu_time else "wall time"
+    runs = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
+    med_raw, med_off, med_on = statistics.median(raw), statistics.median(off), statistics.median(ours)
     print(f"model {model.info.model_id}, {prompt.token_count} prompt tokens, {args.tokens} tokens x {args.reps} reps, {mode}, "
-          f"{llm.n_threads} threads, {clock}")
-    print(f"raw llama-cpp-python : {statistics.median(raw):7.1f} tok/s  (runs: {', '.join(f'{x:.1f}' for x in raw)})")
-    print(f"ours, with telemetry : {statistics.median(ours):7.1f} tok/s  (runs: {', '.join(f'{x:.1f}' for x in ours)})")
-    print(f"ratio (median)       : {statistics.median(ours) / statistics.median(raw):.3f}   target >= 0.95")
-    print(f"same token ids       : {same}  ({len(ids_ours)} vs {len(ids_raw)} tokens in the last run)")
+          f"{llm.n_threads} threads, {clock}, vocabulary {model.n_vocab}, top-k {sampler.top_logprobs}")
+    print(f"raw llama-cpp-python    : {med_raw:7.1f} tok/s  (runs: {runs(raw)})")
+    print(f"ours, telemetry off     : {med_off:7.1f} tok/s  (runs: {runs(off)})")
+    print(f"ours, telemetry on      : {med_on:7.1f} tok/s  (runs: {runs(ours)})")
+    print(f"ratio on / raw (median) : {med_on / med_raw:.3f}   target >= 0.95")
+    print(f"telemetry overhead      : {100 * (1 - med_on / med_off):+.1f} %  (1 - on/off, medians; target <= 3 %)")
+    print(f"per-token statistics    : {per_stats * 1e6:.0f} us = {100 * per_stats * med_on:.1f} % of a token at {med_on:.1f} tok/s "
+          "(entropy + varentropy + logprob + top-k, median of 400 calls)")
+    print(f"same token ids          : {same}  ({len(ids_ours)} vs {len(ids_raw)} tokens in the last run)")
     model.close()
 
 

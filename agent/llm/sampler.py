@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+SamplerMode = Literal["fixed", "adaptive"]
 AdaptiveAction = Literal["argmax", "sample", "explore", "pause"]
 ADAPTIVE_ACTIONS: tuple[AdaptiveAction, ...] = ("argmax", "sample", "explore", "pause")
+ADAPTIVE_FIELDS = ("mode", "entropy_low", "entropy_high", "varentropy_low", "varentropy_high",
+                   "explore_temp", "explore_top_k", "pause_text", "pause_max")
 
 
 class SamplerSettings(BaseModel):
@@ -58,6 +61,16 @@ class SamplerSettings(BaseModel):
     cfg_scale: float | None = Field(None, description="Classifier-free guidance scale (exllamav2 only; None = off).")
     top_logprobs: int = Field(5, ge=0, le=20, description="How many top alternatives to record per token in telemetry.")
     xtc_ignore_tokens: tuple[int, ...] | None = Field(None, description="Token ids XTC never excludes (exllamav2 only; None = newline and special tokens).")
+    # entropy-adaptive sampling (llama.cpp only; see ``adaptive_action``)
+    mode: SamplerMode = Field("fixed", description="fixed: the sampler above for every token; adaptive: per token, entropy and varentropy choose argmax / sample / explore / pause (llama_cpp only).")
+    entropy_low: float = Field(0.5, ge=0.0, description="Adaptive: entropy (nats) at or below which, with varentropy <= varentropy_low, the token is argmax.")
+    entropy_high: float = Field(3.0, ge=0.0, description="Adaptive: entropy (nats) at or above which the token is explored (raised temperature, wider top-k).")
+    varentropy_low: float = Field(1.5, ge=0.0, description="Adaptive: varentropy (nats²) at or below which, with entropy <= entropy_low, the token is argmax.")
+    varentropy_high: float = Field(6.0, ge=0.0, description="Adaptive: varentropy (nats²) at or above which the token is explored; with entropy >= entropy_high too, pause.")
+    explore_temp: float = Field(1.2, gt=0.0, le=5.0, description="Adaptive: the temperature of an explored token.")
+    explore_top_k: int = Field(100, ge=0, description="Adaptive: the top-k of an explored token (0 = off).")
+    pause_text: str = Field("", description="Adaptive: text inserted into the reply when entropy and varentropy are both high ('' = never).")
+    pause_max: int = Field(1, ge=0, le=8, description="Adaptive: at most this many pauses per reply.")
 
     @field_validator("stop", "dry_sequence_breakers", mode="before")
     @classmethod
@@ -65,6 +78,27 @@ class SamplerSettings(BaseModel):
         if isinstance(value, str):
             return (value,)
         return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> SamplerSettings:
+        if self.entropy_low > self.entropy_high:
+            raise ValueError(f"entropy_low ({self.entropy_low}) must not exceed entropy_high ({self.entropy_high})")
+        if self.varentropy_low > self.varentropy_high:
+            raise ValueError(f"varentropy_low ({self.varentropy_low}) must not exceed varentropy_high ({self.varentropy_high})")
+        return self
+
+    def adaptive_action(self, entropy: float, varentropy: float, *, may_pause: bool) -> AdaptiveAction:
+        """What adaptive mode does with a token whose full distribution has this entropy and
+        varentropy: argmax when both are low (confident), pause (insert ``pause_text``) when both
+        are high and ``may_pause``, explore when either is high, else the normal sampler."""
+        high_h, high_v = entropy >= self.entropy_high, varentropy >= self.varentropy_high
+        if high_h and high_v and may_pause and self.pause_text:
+            return "pause"
+        if high_h or high_v:
+            return "explore"
+        if entropy <= self.entropy_low and varentropy <= self.varentropy_low:
+            return "argmax"
+        return "sample"
 
     def merged(self, overrides: dict[str, Any] | None) -> SamplerSettings:
         """Return a copy with ``overrides`` applied and validated."""

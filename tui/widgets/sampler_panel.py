@@ -14,15 +14,16 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 
-from agent.llm.sampler import SamplerSettings
+from agent.llm.sampler import ADAPTIVE_FIELDS, SamplerSettings
 
-# The values most people steer, first; the rest follow in declaration order.
+# The values most people steer, first, then the entropy-adaptive mode and its thresholds (tuned
+# live while watching the entropy view); the rest follow in declaration order.
 FIRST = ("temperature", "top_k", "top_p", "min_p", "max_tokens", "seed", "repeat_penalty")
 
 
 def field_order() -> list[str]:
-    rest = [name for name in SamplerSettings.model_fields if name not in FIRST]
-    return [*FIRST, *rest]
+    rest = [name for name in SamplerSettings.model_fields if name not in FIRST and name not in ADAPTIVE_FIELDS]
+    return [*FIRST, *ADAPTIVE_FIELDS, *rest]
 
 
 def format_value(value: Any) -> str:

@@ -66,6 +66,8 @@ JOB_FIELDS: frozenset[str] = frozenset({"seed", "max_tokens", "stop", "top_logpr
 
 
 def _validate(s: SamplerSettings) -> None:
+    if s.mode == "adaptive":
+        raise ConfigError("sampler.mode = adaptive: entropy-adaptive sampling runs on the llama_cpp backend only; use mode = fixed with exllamav2")
     if s.mirostat_mode == 1:
         raise ConfigError("sampler.mirostat_mode = 1: exllamav2 has Mirostat v2 only; use 2 (or 0 for off)")
     if s.dry_multiplier > 0 and 0 < s.dry_range <= s.dry_max_ngram:

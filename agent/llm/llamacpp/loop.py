@@ -20,7 +20,8 @@ from agent.llm.base import (
     TokenStep,
     TopAlternative,
 )
-from agent.llm.llamacpp.sampling import LogitsStats, build_chain
+from agent.llm.llamacpp.adaptive import build_picker
+from agent.llm.llamacpp.sampling import LogitsStats
 from agent.llm.llamacpp.text import PieceDecoder, StopMatcher
 from agent.llm.sampler import SamplerSettings
 
@@ -71,8 +72,9 @@ class TokenLoop:
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
 
-    def _step(self, token: int) -> TokenStep:
-        entropy, varentropy, logprob, top = self.logits.stats(token, self.sampler.top_logprobs)
+    def _step(self, token: int, measured: tuple[float, float], action: str | None) -> TokenStep:
+        entropy, varentropy = measured
+        logprob, top = self.logits.finish(token, self.sampler.top_logprobs)
         label = self.model.token_label
         return TokenStep(
             index=self.generated - 1,
@@ -82,6 +84,7 @@ class TokenLoop:
             entropy=entropy,
             top=tuple(TopAlternative(i, label(i), lp) for i, lp in top),
             varentropy=varentropy,
+            action=action,
         )
 
     def run(self, prompt: PreparedPrompt) -> Generator[TokenStep, None, GenerationResult]:
@@ -98,7 +101,8 @@ class TokenLoop:
             reason = "cancelled"
         else:
             reused = eval_prompt(self.llm, ids)
-            chain = build_chain(self.sampler, n_vocab=self.model.n_vocab, n_ctx=self.model.n_ctx, seed=self.seed)
+            pause = [t for t, _ in self.model.tokenize_pieces(self.sampler.pause_text)] if self.sampler.pause_text else []
+            chain = build_picker(self.sampler, n_vocab=self.model.n_vocab, n_ctx=self.model.n_ctx, seed=self.seed, pause_tokens=pause)
             try:
                 reason = yield from self._tokens(chain)
             finally:
@@ -109,8 +113,9 @@ class TokenLoop:
         llm, model, ctx, stops = self.llm, self.model, self.llm._ctx, self.stops
         max_tokens, n_ctx = self.sampler.max_tokens, model.n_ctx
         while True:
-            token = chain.sample(ctx, -1)
-            self.logits.read(ctx.ctx)
+            self.logits.read(ctx.ctx)  # sampling leaves these raw logits as they are
+            measured = self.logits.measure()
+            token, action = chain.pick(ctx, *measured)
             if model.moe is not None:  # MoE routing of the pass that produced this token
                 model.moe.take(self.generated)
             if self.first_token_at is None:
@@ -119,7 +124,7 @@ class TokenLoop:
                 yield from self._emit(stops.flush())
                 return "eos"
             self.generated += 1
-            yield from self._emit(stops.feed(self._step(token)))
+            yield from self._emit(stops.feed(self._step(token, measured, action)))
             if stops.matched is not None:
                 return "stop_string"
             if self.generated >= max_tokens or self._cancelled() or llm.n_tokens >= n_ctx:

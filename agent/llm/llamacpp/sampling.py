@@ -41,6 +41,9 @@ class LogitsStats:
         self._ones = np.ones(n_vocab, dtype=np.float32)
         self._offsets = np.arange(BLOCK)
         self._address: int | None = None
+        self._blocks = np.zeros(1, dtype=np.float32)
+        self._lse = 0.0
+        self._careful = False
         self.logits = np.zeros(n_vocab, dtype=np.float32)
 
     def read(self, ctx: Any) -> np.ndarray:
@@ -56,7 +59,14 @@ class LogitsStats:
 
     def stats(self, token: int, k: int) -> tuple[float, float, float, list[tuple[int, float]]]:
         """(entropy in nats, varentropy in nats², logprob of ``token``, top-``k`` (id, logprob)) of
-        the current logits.
+        the current logits: :meth:`measure` then :meth:`finish`."""
+        entropy, varentropy = self.measure()
+        logprob, top = self.finish(token, k)
+        return entropy, varentropy, logprob, top
+
+    def measure(self) -> tuple[float, float]:
+        """(entropy in nats, varentropy in nats²) of the current logits; :meth:`finish` then gives
+        a token's logprob and the top-k from the same pass.
 
         Few passes over the vocabulary, all float32: block maxima (which give the maximum and
         where the top-k can be), ``x - max``, ``exp``, and BLAS dot products for the sums.
@@ -66,22 +76,29 @@ class LogitsStats:
         taken around its mean so that no large squares cancel.
         """
         x, shifted, e, d = self.logits, self._shifted, self._e, self._d
-        blocks = self._block_max(x)
+        self._blocks = blocks = self._block_max(x)
         m = float(blocks.max())
         np.subtract(x, m, out=shifted)
         np.exp(shifted, out=e)
         total = float(np.dot(e, self._ones))  # BLAS: much faster than numpy's pairwise sum here
-        lse = math.log(total)
+        self._lse = math.log(total)
         mean = float(np.dot(e, shifted)) / total
-        entropy = lse - mean
+        entropy = self._lse - mean
         np.subtract(shifted, mean, out=d)
         np.multiply(d, d, out=d)
         varentropy = float(np.dot(e, d)) / total
-        if not (math.isfinite(entropy) and math.isfinite(varentropy)):  # masked (-inf) logits: the careful, slower way
-            entropy, varentropy, logprob = entropy_varentropy_logprob(x, token)
+        self._careful = not (math.isfinite(entropy) and math.isfinite(varentropy))
+        if self._careful:  # masked (-inf) logits: the careful, slower way
+            entropy, varentropy, _ = entropy_varentropy_logprob(x, 0)
+        return entropy, varentropy
+
+    def finish(self, token: int, k: int) -> tuple[float, list[tuple[int, float]]]:
+        """(logprob of ``token``, top-``k`` (id, logprob)) of the logits :meth:`measure` just read."""
+        if self._careful:
+            logprob = entropy_varentropy_logprob(self.logits, token)[2]
         else:
-            logprob = float(shifted[token]) - lse
-        return entropy, varentropy, logprob, self._top(blocks, k, lse)
+            logprob = float(self._shifted[token]) - self._lse
+        return logprob, self._top(self._blocks, k, self._lse)
 
     def _block_max(self, x: np.ndarray) -> np.ndarray:
         """Maximum of each block; block ``j`` holds ids ``j, j + W, j + 2W, ...`` (W = width),
@@ -121,6 +138,8 @@ def check_supported(settings: SamplerSettings) -> None:
         )
     if settings.repeat_penalty <= 0.0:
         raise UserError("sampler.repeat_penalty must be > 0 for llama_cpp (1 = off)")
+    if settings.mode == "adaptive" and settings.mirostat_mode:
+        raise UserError("sampler.mode = adaptive chooses the temperature per token; set mirostat_mode = 0 to use it")
 
 
 def build_chain(settings: SamplerSettings, *, n_vocab: int, n_ctx: int, seed: int) -> Any:

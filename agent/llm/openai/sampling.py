@@ -19,7 +19,7 @@ UNSENDABLE: frozenset[str] = frozenset(
     {"typical_p", "mirostat_mode", "mirostat_tau", "mirostat_eta", "smoothing_factor", "min_temp", "max_temp",
      "temp_exponent", "top_a", "tfs", "skew", "temperature_last", "repeat_decay", "dry_multiplier", "dry_base",
      "dry_allowed_length", "dry_range", "dry_max_ngram", "dry_sequence_breakers", "xtc_probability",
-     "xtc_threshold", "cfg_scale", "xtc_ignore_tokens"}
+     "xtc_threshold", "cfg_scale", "xtc_ignore_tokens", "mode"}
 )
 MAX_TOP_LOGPROBS = 20  # the OpenAI API's limit
 
