@@ -335,5 +335,8 @@ class Listener:
             self._reset_vad = True
             self._pressed = False
             stale, self._transcriber = self._transcriber, None
+            early, self._early = self._early, None
+        if early is not None:
+            early.discard()
         if stale is not None:
             stop_in_background(stale)
