@@ -128,16 +128,37 @@ def test_running_out_of_memory_says_so_in_one_line_with_settings_to_try(tmp_path
 
 
 def test_status_files_are_replaced_whole_and_a_vanished_process_reads_as_stopped(tmp_path):
+    from click.testing import CliRunner
+
+    from agent.cli import cli
+
+    config = train_config(tmp_path)
+    assert CliRunner().invoke(cli, ["--config", str(config), "train", "status"]).output.startswith("no training jobs in ")
+    adapters = tmp_path / "models" / "adapters"
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(gone.stdout)
     now = time.time()
-    write_status(tmp_path / "a", JobStatus("a", "sft", "running", dead_pid, now - 60, now - 5, 4, 10, 1.5, 100.0, 30.0))
-    write_status(tmp_path / "b", JobStatus("b", "dpo", "running", os.getpid(), now - 60, now, 7, 10, 0.5, 90.0, 61.0))
-    (tmp_path / "c").mkdir()
-    (tmp_path / "c" / STATUS_FILE).write_text('{"name": "c", "state": "runn', encoding="utf-8")  # torn by hand
-    jobs = list_jobs(tmp_path)
+    write_status(adapters / "a", JobStatus("a", "sft", "running", dead_pid, now - 60, now - 5, 4, 10, 1.5, 100.0, 30.0))
+    write_status(adapters / "b", JobStatus("b", "dpo", "running", os.getpid(), now - 60, now, 7, 10, 0.5, 90.0, 61.0))
+    (adapters / "c").mkdir()
+    (adapters / "c" / STATUS_FILE).write_text('{"name": "c", "state": "runn', encoding="utf-8")  # torn by hand
+    jobs = list_jobs(adapters)
     assert [j.name for j in jobs] == ["b", "a"]  # newest first; the unreadable one left out
     assert jobs[0].shown_state() == "running" and jobs[1].shown_state() == "stopped"
     assert jobs[0].summary() == "b (dpo)  running  step 7/10  loss 0.5000  90 tok/s  ETA 1:01"
     assert jobs[0].fraction == pytest.approx(0.7)
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [STATUS_FILE]  # no temporary file left
+    assert sorted(p.name for p in (adapters / "a").iterdir()) == [STATUS_FILE]  # no temporary file left
+    listed = CliRunner().invoke(cli, ["--config", str(config), "train", "status"])
+    assert listed.exit_code == 0 and listed.output.splitlines() == [jobs[0].summary(), "a (sft)  stopped  step 4/10  loss 1.5000"]
+    rows = [json.loads(line) for line in CliRunner().invoke(cli, ["--config", str(config), "train", "status", "--json"]).output.splitlines()]
+    assert [(r["name"], r["state"], r["shown_state"], r["pid"]) for r in rows] == [("b", "running", "running", os.getpid()),
+                                                                                   ("a", "running", "stopped", dead_pid)]
+
+
+def test_sft_under_several_processes_is_refused_in_one_line(tmp_path, tiny_base):  # noqa: F811
+    dataset = write_sft(tmp_path / "dataset")
+    done = epistemic(train_config(tmp_path), *train_args(dataset, tiny_base, "multi", 2), env={"WORLD_SIZE": "2", "RANK": "1"})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == ["epistemic: train sft trains on one device: run it without `accelerate launch` "
+                                                "(or with --num_processes 1); train dpo runs under accelerate on several GPUs"]
+    assert not (tmp_path / "models" / "adapters" / "multi").exists()

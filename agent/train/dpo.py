@@ -129,6 +129,8 @@ def run_dpo(job: SftJob, reporter: Reporter) -> TrainOutcome:
         raise TrainingInterrupted(f"interrupted at step {trainer.state.global_step}; checkpoint saved in {checkpoints}; "
                                   "run the same command with --resume to continue") from None
     seconds = time.perf_counter() - started
+    if not trainer.is_world_process_zero():  # under accelerate: rank 0 writes the adapter and its files
+        raise SystemExit(0)
     trainer.model.save_pretrained(str(job.out_dir))
     gguf = convert_peft_to_gguf(job.out_dir, job.out_dir / f"{job.name}.gguf", base.shape, name=job.name)
     logged = [e for e in trainer.state.log_history if "loss" in e]

@@ -87,6 +87,19 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def world_size() -> int:
+    """Processes of this run under ``accelerate launch`` / torchrun (1 when launched plainly)."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def is_main_process() -> bool:
+    """Whether this process writes the run's files (rank 0, or the only process)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def write_status(folder: Path, status: JobStatus) -> Path:
     """``folder/progress.json`` replaced atomically (a reader never sees half a file)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -126,13 +139,15 @@ class StatusReporter:
     def __init__(self, folder: Path, name: str, method: str, inner: Reporter) -> None:
         self.folder = folder
         self.inner = inner
+        self.main = is_main_process()  # under accelerate only rank 0 writes the file
         now = time.time()
         self.status = JobStatus(name=name, method=method, state="running", pid=os.getpid(), started=now, updated=now)
         self._write()
 
     def _write(self, **changes: Any) -> None:
         self.status = replace(self.status, updated=time.time(), **changes)
-        write_status(self.folder, self.status)
+        if self.main:
+            write_status(self.folder, self.status)
 
     def message(self, text: str) -> None:
         self._write(message=text)
@@ -158,6 +173,9 @@ def run_job(job: SftJob, method: str, runner: Callable[[SftJob, Reporter], Train
     from agent.train.loop import TrainingInterrupted, out_of_memory
     from agent.train.run import check_out_dir
 
+    if method == "sft" and world_size() > 1:
+        raise UserError("train sft trains on one device: run it without `accelerate launch` (or with --num_processes 1); "
+                        "train dpo runs under accelerate on several GPUs")
     check_out_dir(job)  # before the status file: a refused run leaves an earlier job's file alone
     status = StatusReporter(job.out_dir, job.name, method, reporter)
     try:
