@@ -169,3 +169,26 @@ def test_a_damaged_row_is_a_clear_error_and_a_v4_log_migrates(tmp_path: Path) ->
         with pytest.raises(MoECodecError, match="turn 5: MoE routing blob is corrupt"):
             read_routing(log, 5)
         assert read_routing(log, 6) is None
+
+
+def test_the_three_split_fallback_records_the_same_routing(moe_on: Any) -> None:  # noqa: F811
+    one = _reply(moe_on, "one two three").moe_routing
+    moe_on.moe.one_split = False  # as if ffn_moe_weights' sources had other names
+    try:
+        three = _reply(moe_on, "one two three").moe_routing
+    finally:
+        moe_on.moe.one_split = True
+    assert one is not None and three is not None and one.token_index == three.token_index
+    assert (one.experts == three.experts).all() and one.normalized and three.normalized
+    assert np.allclose(one.weights, three.weights, atol=1e-6) and np.allclose(one.entropy, three.entropy, atol=1e-5)
+
+
+def test_sigmoid_gates_get_the_entropy_of_the_softmax_of_their_logits() -> None:
+    from agent.llm.llamacpp.moe import router_entropy
+
+    logits = np.array([[2.0, -1.0, 0.5, 0.0]])
+    softmax = np.exp(logits) / np.exp(logits).sum()
+    expected = -(softmax * np.log(softmax)).sum()
+    assert router_entropy(logits, probabilities=False)[0] == pytest.approx(expected)
+    assert router_entropy(softmax, probabilities=True)[0] == pytest.approx(expected)
+    assert router_entropy(1 / (1 + np.exp(-logits)), probabilities=True)[0] == pytest.approx(expected, abs=1e-6)

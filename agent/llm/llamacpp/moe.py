@@ -6,8 +6,9 @@ llama.cpp names the router's graph tensors ``ffn_moe_logits-<layer>`` (router lo
 renormalises them, ``ffn_moe_weights_norm-<layer>``. A context's eval callback (``cb_eval``) is
 asked about every graph node before it is computed (``ask=True``: return True for the ones we
 want) and called again once that node's data exists (``ask=False``); we copy only the last token's
-row of those four tensors per layer (a few dozen bytes), with ``ggml_backend_tensor_get``, which
-reads CPU and GPU buffers alike.
+row per layer (a few dozen bytes) with ``ggml_backend_tensor_get``, which reads CPU and GPU buffers
+alike. Each requested tensor splits the graph there, so only one is requested per layer (see
+:class:`RoutingCapture`). The row of a pass is the routing of the token sampled from its logits.
 
 How the callback gets in: ``llama_cpp.Llama()`` does not take one, and its context is created
 inside ``__init__``. :func:`attach` therefore frees the context ``Llama`` made and creates a new one
@@ -18,9 +19,12 @@ new context registers itself with the model so it is freed before the model, as 
 Freeing first means the KV cache is never allocated twice. The cost: two private attributes
 (``_ctx``, ``_model``) and ``llama_cpp._internals.LlamaContext``, all present since 0.3.
 
-Cost: with a callback installed llama.cpp calls it for every graph node and splits the graph at
-each requested tensor, so capture is only attached when asked for and only to MoE models; dense
-models and ``moe_routing = false`` run without any callback (see bench/bench_moe.py).
+Cost: with a callback installed llama.cpp calls it for every graph node (cheap: ~0.3 µs each) and
+computes the graph in pieces between requested tensors, which costs about 1 to 1.5 ms per token
+on a CPU here, whatever the number of pieces (bench/bench_moe.py: 5 % on a model with real layer
+widths, more on toy ones; over the 3 % telemetry budget). So capture is off by default, attached
+only when asked for and only to MoE models; dense models and ``moe_routing = false`` run without
+any callback.
 
 Threads: the callback runs on the thread that calls ``llama_decode``, i.e. the generation thread
 holding :class:`~agent.llm.llamacpp.model.LlamaCppModel`'s lock, and so do ``begin``/``take``/
@@ -51,6 +55,9 @@ NOT_MOE = "not a mixture-of-experts model"
 
 # the first fields of ``struct ggml_tensor``: type, (padding), buffer, ne[4], nb[4]; unchanged since 2023
 _HEAD = struct.Struct("=i4xQ4q4Q")
+# src[0], src[1]: after op (4 bytes), op_params (64) and flags (4); checked by name where used
+_SOURCES_AT = _HEAD.size + 4 + 64 + 4
+_SOURCES = struct.Struct("=QQ")
 
 
 @dataclass(frozen=True)
@@ -88,26 +95,36 @@ class _Ggml:
 class RoutingCapture:
     """Collects the router's choices through llama.cpp's eval callback (see the module docstring).
 
-    Called only from the generation thread (callback included); no lock. ``latest`` buffers hold the
-    last token's routing of the most recent forward pass per layer; ``take`` copies them per token.
+    Called only from the generation thread (callback included); no lock. The ``_router`` / ``_topk``
+    / ``_weights`` buffers hold the last token's routing of the most recent forward pass per layer;
+    ``take`` copies them per token.
+
+    One graph split per layer: only ``ffn_moe_weights-<layer>`` (the chosen experts' probabilities,
+    a ``get_rows`` of the router probabilities by the top-k ids) is requested; its two sources, the
+    probabilities and ``ffn_moe_topk``, are still intact when it has been computed (it consumes
+    them), so they are read through its ``src`` pointers, checked by name. Renormalisation (the
+    graph has ``ffn_moe_weights_norm``) is redone here: ``w / sum(w)``, as llama.cpp does. Should the
+    names not match (another ggml layout), capture falls back to requesting logits, top-k and
+    weights separately (three splits per layer).
     """
 
     def __init__(self, shape: MoEShape) -> None:
         self.shape = shape
         self._ggml = _Ggml()
         n, e, k = shape.n_layers, shape.n_experts, shape.n_used
-        self._logits = np.zeros((n, e), dtype=np.float32)
+        self._router = np.zeros((n, e), dtype=np.float32)  # probabilities (one split) or logits (fallback)
         self._topk = np.full((n, k), -1, dtype=np.int32)
         self._weights = np.zeros((n, k), dtype=np.float32)
         self._norm = np.zeros((n, k), dtype=np.float32)
         self._targets = {kind: (int(array.ctypes.data), width, dtype) for kind, array, width, dtype in (
-            (_LOGITS, self._logits, e, GGML_TYPE_F32), (_TOPK, self._topk, k, GGML_TYPE_I32),
+            (_LOGITS, self._router, e, GGML_TYPE_F32), (_TOPK, self._topk, k, GGML_TYPE_I32),
             (_WEIGHTS, self._weights, k, GGML_TYPE_F32), (_NORM, self._norm, k, GGML_TYPE_F32))}
         self._seen = np.zeros(n, dtype=bool)
         self._normalized = False
+        self.one_split = True  # False: the three-split fallback
         self._pending: tuple[int, int] | None = None
         self._fresh = 0  # tensors read since the last take
-        self._rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, bool]] = []
         self._failed = False
         self.callback = self._make_callback()  # keep the ctypes object alive as long as the context
 
@@ -134,33 +151,49 @@ class RoutingCapture:
             kind = _WANTED.get(base)
             if kind is None or not layer.isdigit() or int(layer) >= self.shape.n_layers:
                 return False
-            if kind == _WEIGHTS and self._normalized:
-                return False  # the renormalised weights follow; one graph split less per layer
+            if kind == _NORM:
+                self._normalized = True
+            if (kind != _WEIGHTS) if self.one_split else (kind == _WEIGHTS and self._normalized):
+                return False
             self._pending = (kind, int(layer))
             return True
         if self._pending is not None:
             kind, layer = self._pending
             self._pending = None
-            self._read(tensor, kind, layer)
+            if self._read(tensor, kind, layer) and self.one_split:
+                self._read_sources(tensor, layer)
         return True
 
-    def _read(self, tensor: int, kind: int, layer: int) -> None:
+    def _read_sources(self, tensor: int, layer: int) -> None:
+        probs, topk = _SOURCES.unpack(ctypes.string_at(tensor + _SOURCES_AT, _SOURCES.size))
+        probs_name = self._ggml.get_name(probs) if probs else b""
+        topk_name = self._ggml.get_name(topk) if topk else b""
+        suffix = b"-%d" % layer
+        if topk_name != b"ffn_moe_topk" + suffix or not (probs_name or b"").startswith(b"ffn_moe_probs" + suffix):
+            log.info("MoE routing: sources of ffn_moe_weights%s are %r / %r; requesting each tensor instead",
+                     suffix.decode(), probs_name, topk_name)
+            self.one_split, self._fresh = False, 0
+            self._seen[:] = False
+            return
+        self._read(probs, _LOGITS, layer)
+        self._read(topk, _TOPK, layer)
+
+    def _read(self, tensor: int, kind: int, layer: int) -> bool:
         ttype, _buffer, ne0, ne1, ne2, _ne3, nb0, nb1, nb2, _nb3 = _HEAD.unpack(ctypes.string_at(tensor, _HEAD.size))
         address, width, dtype = self._targets[kind]
-        if ne0 == 1:  # [1, k, T]: the gathered weights
+        if ne0 == 1:  # [1, n, T]: gathered weights, reshaped probabilities
             row, tokens, stride, inner = ne1, ne2, nb2, nb1
         else:  # [n, T]
             row, tokens, stride, inner = ne0, ne1, nb1, nb0
         if tokens <= 0:
-            return  # no rows in this pass (the last layer only computes output rows)
+            return False  # no rows in this pass (the last layer only computes output rows)
         if ttype != dtype or row != width or nb0 != 4 or inner != 4:
             raise ModelError(f"unexpected MoE tensor layout (type {ttype}, ne {ne0}x{ne1}x{ne2}, nb {nb0}/{nb1}/{nb2})")
         self._ggml.tensor_get(tensor, address + layer * width * 4, (tokens - 1) * stride, width * 4)
         if kind == _LOGITS:
             self._seen[layer] = True
-        elif kind == _NORM:
-            self._normalized = True
         self._fresh += 1
+        return True
 
     # --- per generation ------------------------------------------------------------------
 
@@ -173,8 +206,13 @@ class RoutingCapture:
         """Keep the latest pass's routing as TokenStep ``index``'s (called after each sample)."""
         if self._fresh == 0 or self._failed:
             return
-        weights = self._norm if self._normalized else self._weights
-        self._rows.append((index, self._logits.copy(), self._topk.copy(), weights.copy()))
+        if not self.one_split:
+            weights = (self._norm if self._normalized else self._weights).copy()
+        elif self._normalized:
+            weights = self._weights / np.maximum(self._weights.sum(axis=-1, keepdims=True), 6.103515625e-5)
+        else:
+            weights = self._weights.copy()
+        self._rows.append((index, self._router.copy(), self._topk.copy(), weights, self.one_split))
         self._fresh = 0
 
     def finish(self, indices: set[int]) -> MoERouting | None:
@@ -184,19 +222,32 @@ class RoutingCapture:
         if not rows or self._failed:
             return None
         layers = np.flatnonzero(self._seen)
-        logits = np.stack([r[1][layers] for r in rows]).astype(np.float64)
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        entropy = -(np.exp(log_p) * log_p).sum(axis=-1)
+        entropy = np.stack([router_entropy(r[1][layers], probabilities=r[4]) for r in rows])
         return MoERouting(
             n_experts=self.shape.n_experts,
             layers=tuple(int(i) for i in layers),
             token_index=tuple(r[0] for r in rows),
             experts=np.stack([r[2][layers] for r in rows]).astype(np.int32),
             weights=np.stack([r[3][layers] for r in rows]).astype(np.float32),
-            entropy=np.maximum(entropy, 0.0).astype(np.float32),
+            entropy=entropy.astype(np.float32),
             normalized=self._normalized,
         )
+
+
+def router_entropy(values: np.ndarray, *, probabilities: bool) -> np.ndarray:
+    """Entropy (nats) of the softmax of the router logits, per row. ``probabilities``: ``values`` are
+    the router's output instead: a softmax (rows sum to 1) as it is, sigmoid gates turned back into
+    logits (``log p - log(1 - p)``)."""
+    x = values.astype(np.float64)
+    if probabilities:
+        if np.allclose(x.sum(axis=-1), 1.0, atol=1e-3):
+            p = np.clip(x, 0.0, 1.0)
+            return np.maximum(-(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=-1), 0.0)
+        p = np.clip(x, 1e-12, 1 - 1e-7)
+        x = np.log(p) - np.log1p(-p)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return np.maximum(-(np.exp(log_p) * log_p).sum(axis=-1), 0.0)
 
 
 def attach(llm: Any, capture: RoutingCapture) -> None:
