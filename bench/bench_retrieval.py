@@ -7,7 +7,10 @@
 2. Fills a second store with synthetic chunks (default 100,000: words drawn from the corpus's own
    vocabulary, random unit vectors) and times the hybrid search of the real questions: p50/p95
    with the query's embedding included, and of the search alone (FTS5 + exact vectors + fusion).
-   Prints the store's size on disk and the vector matrix's size in memory.
+   Prints the store's size on disk and the vector matrix's size in memory, the CPU time a query
+   takes (what it would cost on a free core: the machine's load does not change it much), and the
+   same questions answered by the bare libraries (a plain FTS5 MATCH of every query word, then one
+   numpy product over the float32 vectors) with the ratio of ours to theirs.
 
     .venv/bin/python bench/bench_retrieval.py [--chunks 100000] [--queries 200] [--keep DIR]
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -33,7 +37,7 @@ from agent.knowledge.chunking import Chunk  # noqa: E402
 from agent.knowledge.embed import Embedder, default_embedder, normalised  # noqa: E402
 from agent.knowledge.indexer import Indexer, text_hash  # noqa: E402
 from agent.knowledge.search import SearchOptions, ranked, search  # noqa: E402
-from agent.knowledge.stemming import words  # noqa: E402
+from agent.knowledge.stemming import query_terms, words  # noqa: E402
 from agent.knowledge.store import KnowledgeStore, NewChunk  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "knowledge_corpus"
@@ -107,24 +111,55 @@ def latency_phase(store: KnowledgeStore, embedder: Embedder, queries: int) -> No
                  for q in json.loads((CORPUS / name).read_text(encoding="utf-8"))]
     asked = [questions[i % len(questions)] for i in range(queries)]
     options = SearchOptions(limit=5, min_similarity=-1.0, lexical_min_similarity=-1.0)  # never cut short
-    total, alone = [], []
+    total, alone, cpu = [], [], []
     for query in asked:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         vector = embedder.encode([query])[0]
         t1 = time.perf_counter()
         ranked(store, vector, query, options)
         t2 = time.perf_counter()
         total.append(t2 - t0)
         alone.append(t2 - t1)
+        cpu.append(time.process_time() - c0)
     stats = store.stats()
     print(f"query latency at {stats['chunks']} chunks ({queries} queries): "
-          f"with embedding p50 {_ms(total, 50)} p95 {_ms(total, 95)}; search alone p50 {_ms(alone, 50)} p95 {_ms(alone, 95)}")
+          f"with embedding p50 {_ms(total, 50)} p95 {_ms(total, 95)}; search alone p50 {_ms(alone, 50)} p95 {_ms(alone, 95)}; "
+          f"CPU time with embedding (both threads; what a free core would take) p50 {_ms(cpu, 50)} p95 {_ms(cpu, 95)}")
+    raw = raw_latency(store, embedder, asked)
+    print(f"raw libraries, same queries (plain FTS5 MATCH of every query word + one numpy product over float32 vectors, "
+          f"one after the other): p50 {_ms(raw, 50)} p95 {_ms(raw, 95)}; ours / raw: p50 {_ratio(alone, raw, 50)}, "
+          f"p95 {_ratio(alone, raw, 95)}")
     print(f"index size: {stats['bytes'] / 1e6:.1f} MB on disk ({stats['bytes'] / max(stats['chunks'], 1):.0f} bytes/chunk)")
 
 
+def raw_latency(store: KnowledgeStore, embedder: Embedder, asked: list[str]) -> list[float]:
+    """The same questions answered with the bare libraries: SQLite FTS5 (BM25, top 40) and numpy (top 40)."""
+    matrix = np.concatenate([part.data for part in store.vectors().parts.values()]).astype(np.float32)
+    conn = sqlite3.connect(store.path)
+    sql = "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT 40"
+    vectors = embedder.encode(asked)
+    times = []
+    for query, vector in zip(asked, vectors, strict=True):
+        t0 = time.perf_counter()
+        match = query_terms(query)
+        if match:
+            conn.execute(sql, (match,)).fetchall()
+        np.argpartition(-(matrix @ vector), 39)[:40]
+        times.append(time.perf_counter() - t0)
+    conn.close()
+    return times
+
+
+def _quantile(values: list[float], percentile: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[percentile - 1] if len(values) > 1 else values[0]
+
+
 def _ms(values: list[float], percentile: int) -> str:
-    cut = statistics.quantiles(values, n=100, method="inclusive")[percentile - 1] if len(values) > 1 else values[0]
-    return f"{cut * 1000:.1f} ms"
+    return f"{_quantile(values, percentile) * 1000:.1f} ms"
+
+
+def _ratio(ours: list[float], raw: list[float], percentile: int) -> str:
+    return f"{_quantile(ours, percentile) / max(_quantile(raw, percentile), 1e-9):.2f}"
 
 
 def main() -> None:
