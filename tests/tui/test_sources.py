@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from textual.app import App
 from textual.content import Content
 from textual.widgets import Static
 
@@ -14,6 +15,7 @@ from agent.records import AssistantTurnRecord, UserTurnRecord
 from agent.runtime import build_runtime
 from tests.tui.conftest import SIZE, send, wait_idle, wait_until
 from tui.app import make_app
+from tui.knowledge_watch import KnowledgeWatch
 from tui.widgets.citations import (
     KNOWN_STYLE,
     UNKNOWN_STYLE,
@@ -172,3 +174,26 @@ async def test_a_file_written_into_a_watched_folder_while_the_tui_runs_is_cited_
         runtime.engine.retriever.close()  # type: ignore[union-attr]
         assert runtime.log is not None
         runtime.log.close()
+
+
+class _Recorder(App[None]):
+    """A bare app that keeps the watcher's messages (the real EpistemicApp shows them as notifications)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[tuple[str, str]] = []
+
+    def on_knowledge_watch_changed(self, message: KnowledgeWatch.Changed) -> None:
+        self.lines.append((message.severity, message.line))
+
+
+async def test_a_watched_folder_that_does_not_exist_is_one_error_line(make_config, tmp_path):
+    config = make_config(f'[knowledge]\nwatch = ["{tmp_path / "gone"}"]\n')
+    app = _Recorder()
+    async with app.run_test() as pilot:
+        watch = KnowledgeWatch(app, config)
+        assert watch.start() and not watch.start()  # once only
+        await wait_until(pilot, lambda: bool(app.lines), 30)
+        watch.stop()
+    assert app.lines == [("error", f"knowledge watch stopped: {tmp_path / 'gone'}: not a folder, cannot watch it")]
+    assert not KnowledgeWatch(app, make_config("")).start()  # nothing configured: no thread
