@@ -367,8 +367,10 @@ def test_cli_refusals_exit_2_in_one_line(tmp_path: Path) -> None:
         assert "Usage:" not in result.stderr
     again = _cli("--format", "sft", "--out", str(tmp_path / "out"), "--log", log, "-q", cwd=tmp_path)
     assert again.returncode == 2 and "--force" in again.stderr
-    forced = _cli("--format", "kto", "--out", str(tmp_path / "out"), "--log", log, "-q", "--force", cwd=tmp_path)
+    forced = _cli("--format", "kto", "--out", str(tmp_path / "out"), "--log", log, "-q", "--force",
+                  "--retrieved-context", "omit", cwd=tmp_path)
     assert forced.returncode == 0 and "kto" in (tmp_path / "out" / "README.md").read_text()
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["query"]["options"]["retrieved_context"] == "omit"
     with sqlite3.connect(log) as conn:
         conn.execute("PRAGMA user_version = 99")
     newer = _cli("--format", "sft", "--out", str(tmp_path / "new"), "--log", log, "-q", cwd=tmp_path)
