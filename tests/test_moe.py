@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from pathlib import Path
@@ -192,3 +193,33 @@ def test_sigmoid_gates_get_the_entropy_of_the_softmax_of_their_logits() -> None:
     assert router_entropy(logits, probabilities=False)[0] == pytest.approx(expected)
     assert router_entropy(softmax, probabilities=True)[0] == pytest.approx(expected)
     assert router_entropy(1 / (1 + np.exp(-logits)), probabilities=True)[0] == pytest.approx(expected, abs=1e-6)
+
+
+def test_log_show_moe_prints_usage_and_each_tokens_experts(make_config: Any, moe_on: Any, moe_off: Any) -> None:  # noqa: F811
+    from click.testing import CliRunner
+
+    from agent.cli.log_cmd import log as log_group
+
+    config = make_config("[sampler]\ntemperature = 0\nmax_tokens = 6\n")
+    for model in (moe_on, moe_off):
+        runtime = build_runtime(config, model=model)
+        assert runtime.log is not None
+        runtime.engine.set_sampler(max_tokens=6)
+        finished = runtime.engine.respond("hello")
+        assert finished is not None and finished.turn_id is not None
+        conversation = runtime.log.get_turn(finished.turn_id).conversation_id
+        routing = finished.result.moe_routing
+        runtime.log.close()
+        text = CliRunner().invoke(log_group, ["show", str(conversation), "--moe"], obj={"config": config})
+        data = CliRunner().invoke(log_group, ["show", str(conversation), "--moe", "--json"], obj={"config": config})
+        assert text.exit_code == 0 and data.exit_code == 0, text.output
+        [reply] = [t for t in json.loads(data.output)["turns"] if t["role"] == "assistant"]
+        if routing is None:
+            assert "[MoE: mixture-of-experts model; routing not recorded ([llm] moe_routing = false)]" in text.output
+            assert reply["moe_routing"] is None
+            continue
+        assert "expert usage over 6 tokens (top-2 of 4 experts)" in text.output
+        first = " ".join(f"e{int(e)} {float(w):.2f}" for e, w in zip(routing.experts[0, 0], routing.weights[0, 0], strict=True))
+        assert f"#0    {finished.result.steps[0].text!r:<12} L0 {first} H{float(routing.entropy[0, 0]):.2f}" in text.output
+        assert reply["moe_routing"]["experts"] == routing.experts.tolist()
+        assert reply["moe_routing"]["usage"] == routing.usage().tolist()

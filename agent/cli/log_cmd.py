@@ -15,7 +15,7 @@ from agent.cli.curate_cmd import attach
 from agent.cli.plot_cmd import plot
 from agent.harvest.curation import CurationState, state_of
 from agent.llm.base import entropy_is_lower_bound
-from agent.log import DialogueLog, TelemetryError
+from agent.log import DialogueLog, TelemetryError, moe_view
 from agent.log.reads import is_active, latest_alternatives, reply_group
 from agent.log.summary import (
     model_line,
@@ -78,8 +78,9 @@ def list_cmd(ctx: click.Context, limit: int, as_json: bool) -> None:
 @click.argument("conversation_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (every stored field).")
 @click.option("--tokens", is_flag=True, help="Per-token table: piece, logprob, entropy, top alternatives.")
+@click.option("--moe", is_flag=True, help="Mixture-of-experts routing ([llm] moe_routing): expert usage per layer, then each token's experts, gate weights and router entropy.")
 @click.pass_context
-def show(ctx: click.Context, conversation_id: int, as_json: bool, tokens: bool) -> None:
+def show(ctx: click.Context, conversation_id: int, as_json: bool, tokens: bool, moe: bool) -> None:
     """One conversation's turns with persona, sampler, stop reason and alternatives."""
     with _open(ctx) as opened:
         if opened is None:
@@ -88,11 +89,12 @@ def show(ctx: click.Context, conversation_id: int, as_json: bool, tokens: bool) 
         meta = opened.conversation_meta(conversation_id)
         turns = opened.conversation_turns(conversation_id)
         telemetry = {t.id: _telemetry(opened, t) for t in turns if t.role == "assistant"}
+        routing = {t.id: moe_view.read_or_reason(opened, t) for t in turns if moe and t.role == "assistant"}
         state = state_of(opened)
     if as_json:
         payload = dataclasses.asdict(summary) | {"meta": meta}
         payload["turns"] = [_turn_json(t, turns, telemetry.get(t.id), tokens) | {"curation": _marks(state, t)}
-                            for t in turns]
+                            | moe_view.turn_json(routing, t) for t in turns]
         payload["tags"] = sorted(state.tags.get(conversation_id, ()))
         payload["excluded"] = conversation_id in state.excluded_conversations
         click.echo(_dump(payload))
@@ -104,6 +106,8 @@ def show(ctx: click.Context, conversation_id: int, as_json: bool, tokens: bool) 
     for turn in turns:
         click.echo("")
         for line in _turn_lines(turn, turns, telemetry.get(turn.id), tokens):
+            click.echo(line)
+        for line in moe_view.turn_lines(routing, turn, telemetry.get(turn.id)):
             click.echo(line)
         for line in _curation_lines(state, turn):
             click.echo(line)

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from agent.log.moe_view import NOT_MOE
 from agent.runtime import Runtime, build_runtime
 from tests.moe_fixtures import moe_on, tiny_moe_gguf  # noqa: F401  (fixtures)
 from tests.tui.conftest import SIZE, send, wait_idle
 from tui.app import make_app
-from tui.widgets.moe import NOT_MOE
 
 
 @pytest.fixture

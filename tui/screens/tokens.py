@@ -12,8 +12,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from agent.llm.base import MoERouting, TokenStep
+from agent.log.moe_view import moe_status_line, token_routing, usage_histogram
 from tui.widgets.entropy import entropy_summary
-from tui.widgets.moe import moe_status_line, token_routing, usage_histogram
 from tui.widgets.tokens import pieces_content, step_row, steps_content
 
 Tokenizer = Callable[[str], list[tuple[int, str]]]
