@@ -95,7 +95,7 @@ class Waiter:
         if isinstance(event, WaterfallReady):
             self.waterfalls.append(event.waterfall)
 
-    def wait(self, count: int, timeout: float = 120.0) -> None:
+    def wait(self, count: int, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         while len(self.waterfalls) < count and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -103,32 +103,53 @@ class Waiter:
             raise SystemExit("bench: a turn did not finish in time")
 
 
-def run_variant(args, partials: bool, mode: str, model, whisper, piper, files: list[Path], data_dir: Path) -> list[dict]:
+def variant_setup(args, partials: bool, mode: str, data_dir: Path, detector):
+    """The config of one variant, its VAD and its end-of-turn policy (one Smart Turn model for all)."""
     from agent.config_load import load_config
-    from agent.runtime import build_runtime
-    from agent.voice.setup import build_voice_loop
+    from agent.voice.listener import TurnPolicy
+    from agent.voice.setup import load_vad
 
     env = {**os.environ, "EPISTEMIC_PATHS__DATA_DIR": str(data_dir), "EPISTEMIC_SAMPLER__TEMPERATURE": "0",
            "EPISTEMIC_SAMPLER__MAX_TOKENS": "48", "EPISTEMIC_STT__LANGUAGE": "en",
            "EPISTEMIC_STT__PARTIALS": str(partials).lower(), "EPISTEMIC_VAD__END_OF_TURN": MODES[mode][0],
            "EPISTEMIC_VAD__EARLY_START": str(MODES[mode][1]).lower()}
     config = load_config(args.config, env=env)
+    vad = config.settings.vad
+    uses_model = vad.end_of_turn != "silence" or vad.early_start
+    policy = TurnPolicy(vad.end_of_turn, vad.turn_threshold, vad.early_start, detector if uses_model else None)
+    return config, load_vad(config), policy
+
+
+def run_rounds(args, names: list[tuple[bool, str]], model, whisper, piper, files: list[Path], data_dir: Path) -> dict:
+    """Every variant on one loop, round-robin per question, so a changing machine load hits them
+    all alike; the first round warms caches and is not counted."""
+    from agent.runtime import build_runtime
+    from agent.voice.setup import build_voice_loop
+    from audio.turn_end import SmartTurnDetector
+
+    detector = SmartTurnDetector.load()
+    setups = {name: variant_setup(args, *name, data_dir, detector) for name in names}
+    config, vad, policy = setups[names[0]]
     runtime = build_runtime(config, model=model)
-    whisper.settings = config.settings.stt
     waiter = Waiter()
-    loop = build_voice_loop(runtime, stt=whisper, tts=piper, on_event=waiter)
+    loop = build_voice_loop(runtime, stt=whisper, tts=piper, on_event=waiter, vad=vad, policy=policy)
     if not loop.start():
         raise SystemExit("bench: could not open the null-sink devices")
+    rows: dict[tuple[bool, str], list[dict]] = {name: [] for name in names}
     try:
         time.sleep(3.0)  # PortAudio's pulse plugin starts pulling output ~2 s after opening
-        rows = []
-        for i in range(args.turns + 1):  # the first turn warms caches and is not counted
-            runtime.engine.new_conversation()
-            subprocess.run(["paplay", "--device=vsink", str(files[i % len(files)])], check=True)
-            waiter.wait(i + 1)
-            time.sleep(0.8)
-            if i:
-                rows.append(flat(waiter.waterfalls[i].as_record()))
+        for i in range(args.turns + 1):
+            for name in names:
+                config, vad, policy = setups[name]
+                whisper.settings = config.settings.stt  # partials on or off from the next utterance
+                loop.set_end_of_turn(vad, policy)
+                runtime.engine.new_conversation()
+                time.sleep(0.2)
+                subprocess.run(["paplay", "--device=vsink", str(files[i % len(files)])], check=True)
+                waiter.wait(len(waiter.waterfalls) + 1)
+                time.sleep(0.8)
+                if i:
+                    rows[name].append(flat(waiter.waterfalls[-1].as_record()))
         return rows
     finally:
         loop.stop()
@@ -205,14 +226,15 @@ def main() -> None:
         unknown = [m for m in modes if m not in MODES]
         if unknown:
             raise SystemExit(f"bench: unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
+        names = [(partials, mode) for partials in variants for mode in modes]
+        load = os.getloadavg()[0]
+        rows = run_rounds(args, names, model, whisper, piper, files, work / "data")
         results = {}
-        for partials in variants:
-            for mode in modes:
-                name = f"partials {'on' if partials else 'off'} / {mode}"
-                folder = work / name.replace(" ", "-").replace("/", "").replace("+", "-")
-                rows = run_variant(args, partials, mode, model, whisper, piper, files, folder)
-                results[name] = {"summary": summarise(name, rows), "turns": rows}
+        for partials, mode in names:
+            name = f"partials {'on' if partials else 'off'} / {mode}"
+            results[name] = {"summary": summarise(name, rows[(partials, mode)]), "turns": rows[(partials, mode)]}
         table(results)
+        print(f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after (on {os.cpu_count()} cores)")
         if args.json:
             print(json.dumps(results, indent=2))
         model.close()

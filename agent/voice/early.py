@@ -33,6 +33,7 @@ from audio.stt import Transcript
 log = logging.getLogger(__name__)
 
 TRANSCRIPT_WAIT_S = 60.0
+GATE_WAIT_S = 2.0  # for the gate: a discarded earlier early start may still be letting it go
 
 
 def normalise(text: str) -> str:
@@ -124,7 +125,7 @@ class EarlyStart:
             return
         try:
             self.finished = self.engine.respond(self.transcript.text, on_event=self._sink, cancel=self.cancel,
-                                                source="voice", provisional=self.provisional)
+                                                source="voice", wait=GATE_WAIT_S, provisional=self.provisional)
         except TurnInProgress:
             log.info("early start skipped: another job holds the turn gate")
             self.provisional.discard()

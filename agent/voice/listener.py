@@ -75,7 +75,8 @@ class Listener:
 
     ``_lock`` guards the utterance in progress (``_transcriber`` and its early start ``_early``),
     the key state (``_pressed``), the mode (``_push_to_talk``) and the request to reset the VAD
-    (``_reset_vad``, set by a mode switch and carried out by the capture thread). It is never held
+    (``_reset_vad``, set by a mode switch and carried out by the capture thread, which also takes
+    up a new end-of-turn setup, ``_new_turn_setup``, between utterances). It is never held
     while transcribing or emitting. The turn-end model runs on the capture thread, which alone
     keeps its last answer (``_check``).
     """
@@ -110,6 +111,7 @@ class Listener:
         self._pressed = False
         self._push_to_talk = push_to_talk
         self._reset_vad = False
+        self._new_turn_setup: tuple[VoiceActivityDetector, TurnPolicy] | None = None
         self._muted = False  # capture thread only
         self._level: list[np.ndarray] = []  # capture thread only
         self._level_at = 0.0
@@ -130,6 +132,11 @@ class Listener:
         self._meter(block)
         with self._lock:
             push_to_talk, reset, self._reset_vad = self._push_to_talk, self._reset_vad, False
+            setup = self._new_turn_setup if not self.vad.in_speech else None
+            if setup is not None:
+                self._new_turn_setup = None
+        if setup is not None:
+            self.vad, self.policy = setup
         if reset:
             self.vad.reset()
         if self._check_muted():
@@ -211,14 +218,14 @@ class Listener:
 
     def _start_early(self, pcm: np.ndarray, probability: float) -> None:
         with self._lock:
-            transcriber, previous = self._transcriber, self._early
+            transcriber, previous, self._early = self._transcriber, self._early, None
+        if previous is not None:  # speech resumed after an earlier pause: this one covers more
+            previous.discard()
         if transcriber is None or self._on_early is None:
             return
         early = self._on_early(pcm, probability, transcriber.language)
         with self._lock:
             self._early = early
-        if previous is not None:
-            previous.discard()
         if early is not None:
             transcriber.hold()
 
@@ -322,6 +329,11 @@ class Listener:
         with self._lock:
             self._pressed = False
         self._drop_transcriber()
+
+    def set_end_of_turn(self, vad: VoiceActivityDetector, policy: TurnPolicy) -> None:
+        """Use another VAD and end-of-turn policy from the next utterance on (any thread)."""
+        with self._lock:
+            self._new_turn_setup = (vad, policy)
 
     def set_push_to_talk(self, on: bool) -> None:
         """Switch mode. To push-to-talk: an utterance in progress is forgotten. To hands-free:

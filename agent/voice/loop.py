@@ -164,6 +164,10 @@ class VoiceLoop:
         """Turn-taking: push-to-talk (a key decides) or hands-free (the VAD decides). Never blocks."""
         self.listener.set_push_to_talk(on)
 
+    def set_end_of_turn(self, vad: VoiceActivityDetector, policy: TurnPolicy) -> None:
+        """Another end of turn (its VAD and policy) from the next utterance on. Never blocks."""
+        self.listener.set_end_of_turn(vad, policy)
+
     def set_barge_in(self, on: bool) -> None:
         """Barge-in (speech during a reply stops it; use headphones) or half-duplex."""
         self.barge_in_enabled = on
@@ -234,7 +238,7 @@ class VoiceLoop:
         """Start preparing the reply at a pause that looks final (not while a reply runs)."""
         with self._reply_lock:
             replying = self._reply is not None
-        if replying or self.engine.busy or self._stop.is_set():
+        if replying or self._stop.is_set():
             return None
         return EarlyStart.begin(self.engine, self.listener.stt, pcm, language=language, probability=probability)
 
