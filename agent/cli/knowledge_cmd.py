@@ -219,8 +219,11 @@ def watch(ctx: click.Context, folders: tuple[str, ...]) -> None:
     settings = config.settings.knowledge
     paths = watched_folders(folders or [config.resolve(f) for f in settings.watch])
     with _store(ctx) as store:
-        watcher = FolderWatcher(make_indexer(config, store), paths, click.echo, debounce_ms=settings.watch_debounce_ms)
-        click.echo(f"watching {', '.join(map(str, paths))} (Ctrl-C stops)", err=True)
+        def ready() -> None:
+            click.echo(f"watching {', '.join(map(str, paths))} (Ctrl-C stops)", err=True)
+
+        watcher = FolderWatcher(make_indexer(config, store), paths, click.echo,
+                                debounce_ms=settings.watch_debounce_ms, on_ready=ready)
         try:
             watcher.run()
         except KeyboardInterrupt:

@@ -59,13 +59,15 @@ class FolderWatcher:
     indexer; ``stop_event`` is the only state shared between threads.
     """
 
-    def __init__(self, indexer: Indexer, folders: Sequence[Path], report: Report, *, debounce_ms: int = 800) -> None:
+    def __init__(self, indexer: Indexer, folders: Sequence[Path], report: Report, *, debounce_ms: int = 800,
+                 on_ready: Callable[[], None] | None = None) -> None:
         self.indexer = indexer
         self.folders = list(folders)
         self.report = report
         self.debounce_ms = debounce_ms
         self.stop_event = threading.Event()
         self.ready = threading.Event()  # set once the catch-up is done and changes are being watched
+        self.on_ready = on_ready or (lambda: None)  # called then, in the watching thread
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -78,7 +80,9 @@ class FolderWatcher:
                                     debounce=self.debounce_ms, step=50, stop_event=self.stop_event,
                                     yield_on_timeout=True, rust_timeout=500)
         for batch in watching:
-            self.ready.set()
+            if not self.ready.is_set():
+                self.ready.set()
+                self.on_ready()
             if batch:
                 self.apply(sorted({path for _change, path in batch}))
 
