@@ -77,13 +77,18 @@ class KnowledgeWatch:
 
         try:
             folders = watched_folders(self.folders)
+            live = self.Changed(f"knowledge: watching {', '.join(map(str, folders))}")
+
+            def ready() -> None:  # the catch-up is done and changes are followed
+                self.target.post_message(live)
+
             with open_store(self.config) as store:
                 watcher = FolderWatcher(make_indexer(self.config, store), folders, self._report,
-                                        debounce_ms=self.config.settings.knowledge.watch_debounce_ms)
+                                        debounce_ms=self.config.settings.knowledge.watch_debounce_ms,
+                                        on_ready=ready)
                 self._watcher = watcher
                 if self._stopping.is_set():
                     return
-                self.target.post_message(self.Changed(f"knowledge: watching {', '.join(map(str, folders))}"))
                 watcher.run()
         except UserError as exc:
             self.target.post_message(self.Changed(f"knowledge watch stopped: {exc}", "error"))
