@@ -50,7 +50,6 @@ GGML_TYPE_F32, GGML_TYPE_I32 = 0, 26
 _PREFIX = b"ffn_moe_"
 _LOGITS, _TOPK, _WEIGHTS, _NORM = 0, 1, 2, 3
 _WANTED = {b"ffn_moe_logits": _LOGITS, b"ffn_moe_topk": _TOPK, b"ffn_moe_weights": _WEIGHTS, b"ffn_moe_weights_norm": _NORM}
-NOT_MOE = "not a mixture-of-experts model"
 
 
 # the first fields of ``struct ggml_tensor``: type, (padding), buffer, ne[4], nb[4]; unchanged since 2023
