@@ -45,6 +45,7 @@ def _hf_dataset(rows: list[dict[str, Any]]) -> Any:
 
     datasets = importlib.import_module("datasets")  # untyped; from the [harvest] / [train] extras
     pa = importlib.import_module("pyarrow")
+    datasets.disable_progress_bars()  # TRL's tokenizing bars; the progress line says what runs
 
     fingerprint = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16]
     return datasets.Dataset(pa.Table.from_pylist(rows), fingerprint=fingerprint)

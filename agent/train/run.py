@@ -3,7 +3,8 @@
 ``models/adapters/NAME/`` receives the PEFT adapter (``adapter_config.json`` +
 ``adapter_model.safetensors``), the same adapter as a llama.cpp LoRA (``NAME.gguf``), the card
 (``README.md``, ``loss.png``), ``training.json`` and ``persona.toml``; the persona is also installed
-into the personas folder, so ``epistemic chat --persona NAME`` talks to it at once.
+into the personas folder, so ``epistemic chat --persona NAME`` talks to it at once. While it runs,
+``progress.json`` there tells other processes how far it is (:mod:`agent.train.jobs`).
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ class JobRow(Vertical):
 
 
 class StartJobDialog(ModalScreen[tuple[Path, str] | None]):
-    """Asks for the dataset folder and the adapter name; dismisses with both, or None."""
+    """Asks for the dataset folder and the adapter name; dismisses with both, or None (UI thread only)."""
 
     DEFAULT_CSS = """
     StartJobDialog { align: center middle; }
