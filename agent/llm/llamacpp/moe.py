@@ -21,7 +21,7 @@ Freeing first means the KV cache is never allocated twice. The cost: two private
 
 Cost: with a callback installed llama.cpp calls it for every graph node (cheap: ~0.3 µs each) and
 computes the graph in pieces between requested tensors, which costs about 1 to 1.5 ms per token
-on a CPU here, whatever the number of pieces (bench/bench_moe.py: 5 % on a model with real layer
+on a CPU here, whatever the number of pieces (bench/bench_moe.py: 5-6 % on a model with real layer
 widths, more on toy ones; over the 3 % telemetry budget). So capture is off by default, attached
 only when asked for and only to MoE models; dense models and ``moe_routing = false`` run without
 any callback.
