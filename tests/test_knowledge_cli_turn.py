@@ -43,3 +43,4 @@ def test_a_retrieving_persona_gets_the_note_and_the_turn_logs_it(tmp_path):
     retrieval = turn.data["extra"]["retrieval"]
     assert retrieval["sources"] and "lighthouse.md" in json.dumps(retrieval)
     assert "Pelle at seven" in turn.data["prompt_text"]
+    assert finished["retrieval"] == retrieval  # --json shows what the log keeps

@@ -24,6 +24,7 @@ def event_to_json(event: EngineEvent) -> dict:
             "stop_reason": r.stop_reason, "interrupted": event.interrupted, "timings": asdict(r.timings),
             "prompt_tokens": r.prompt.token_count,
             "speculative": asdict(r.speculative) if r.speculative else None,
+            "retrieval": event.retrieval.provenance() if event.retrieval is not None else None,
         }
     if isinstance(event, TurnStarted):
         return {"event": "turn_started", **asdict(event)}
