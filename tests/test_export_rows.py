@@ -174,3 +174,23 @@ def _alt(conv: int, user: int, of: int, text: str):  # type: ignore[no-untyped-d
     from tests.harvest_fixtures import reply
 
     return reply(conv, user, text, alternative_of=of)
+
+
+def test_sources_of_an_older_log_without_the_block_are_counted_and_left_out(tmp_path: Path) -> None:
+    source = {"number": 1, "chunk_id": 3, "source": "/notes/a.md", "heading": "A", "text_hash": "h"}
+    block = "Sources (cite a source you use as [n]):\n\n[1] (a.md § A) The tide turns at six."
+    log = DialogueLog(tmp_path / "log.db")
+    conv = log.new_conversation(persona="assistant")
+    _, new = exchange(log, conv, "When does the tide turn?", "At six [1].",
+                      extra={"retrieval": {"scope": "knowledge", "block": block, "sources": [source]}})
+    _, old = exchange(log, conv, "And tomorrow?", "Later [1].", extra={"retrieval": {"sources": [source]}})
+    _, plain = exchange(log, conv, "Thanks", "You're welcome.", extra={"note": "no retrieval here"})
+    log.close()
+    report = export(ExportOptions("sft", tmp_path / "out", split=(1.0, 0.0, 0.0)), tmp_path / "log.db")
+    first, second = jsonl(tmp_path / "out")
+    assert first["messages"][0] == {"role": "system", "content": block}
+    assert [p["turn_id"] for p in first["provenance"]] == [new]
+    assert second["messages"][0]["role"] == "user"  # neither later reply's sources block is known / there
+    assert [p["turn_id"] for p in second["provenance"]] == [new, old, plain]
+    assert report.facts.extra["replies given retrieved sources"] == 2
+    assert report.facts.extra["replies whose sources block was not logged (older log; exported without it)"] == 1

@@ -29,7 +29,7 @@ def rows(conv: Conversation) -> Iterator[tuple[list[dict[str, str]], list[dict[s
         sources.append(provenance(ex))
         run += 1
         following = kept[index + 1] if index + 1 < len(kept) else None
-        if following is None or by_sources and following.sources != ex.sources:
+        if following is None or by_sources and (following.sources or "") != (ex.sources or ""):
             yield [*conv.head(ex), *history], list(sources), run
             run = 0
 
