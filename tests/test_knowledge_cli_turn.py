@@ -44,3 +44,5 @@ def test_a_retrieving_persona_gets_the_note_and_the_turn_logs_it(tmp_path):
     assert retrieval["sources"] and "lighthouse.md" in json.dumps(retrieval)
     assert "Pelle at seven" in turn.data["prompt_text"]
     assert finished["retrieval"] == retrieval  # --json shows what the log keeps
+    text = _epistemic(tmp_path, "chat", "--once", "When does the lighthouse keeper feed his cat?", "--persona", "reader")
+    assert text.returncode == 0 and "[sources: [1] lighthouse.md § Lighthouse" in text.stderr

@@ -85,4 +85,7 @@ class TextPrinter:
         ttft = f"ttft {t.time_to_first_token:.2f} s" if t.time_to_first_token is not None else "ttft -"
         mark = " (interrupted)" if event.interrupted else ""
         click.secho(f"[{t.completion_tokens} tok, {rate}, {ttft}, prompt {t.prompt_tokens} tok, stop {event.result.stop_reason}]{mark}", err=True, dim=True, color=self.color)
+        if event.retrieval is not None and event.retrieval.sources:
+            listed = " · ".join(f"[{s.number}] {s.label}" for s in event.retrieval.sources)
+            click.secho(f"[sources: {listed}]", err=True, dim=True, color=self.color)
         self._channel = None
