@@ -13,11 +13,16 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
+from agent.errors import UserError
 from agent.knowledge.errors import KnowledgeError, require
 from agent.knowledge.indexer import Indexer
 from agent.knowledge.readers import KINDS
 from agent.knowledge.store import StoredDocument
+
+if TYPE_CHECKING:
+    from agent.config_load import LoadedConfig
 
 logger = logging.getLogger(__name__)
 Report = Callable[[str], None]
@@ -131,3 +136,69 @@ class FolderWatcher:
     def _documents_under(self, folders: Sequence[Path]) -> list[StoredDocument]:
         prefixes = tuple(str(f.resolve()).rstrip("/") + "/" for f in folders)
         return [d for d in self.indexer.store.documents(memory=False) if d.source.startswith(prefixes)]
+
+
+Level = Literal["info", "warning", "error"]
+STOP_WAIT_S = 5.0
+
+
+class BackgroundWatch:
+    """The folders of ``[knowledge] watch`` followed in a daemon thread while the TUI or ``voice`` runs.
+
+    :meth:`start` and :meth:`stop` are called from the owner's thread; the watching thread has its
+    own store connection and only calls ``report(level, line)``, which must be safe to call from it.
+    ``_watcher`` is set by the thread before it checks ``_stopping``, and :meth:`stop` sets
+    ``_stopping`` before it reads ``_watcher``, so a stop never misses a watcher that started.
+    """
+
+    def __init__(self, config: LoadedConfig, report: Callable[[Level, str], None]) -> None:
+        self.config = config
+        self.report = report
+        self._thread: threading.Thread | None = None
+        self._watcher: FolderWatcher | None = None
+        self._stopping = threading.Event()
+
+    @property
+    def folders(self) -> list[str]:
+        return [str(self.config.resolve(f)) for f in self.config.settings.knowledge.watch]
+
+    def start(self) -> bool:
+        """Start following the configured folders; False if none are configured (or it already runs)."""
+        if not self.folders or self._thread is not None:
+            return False
+        self._thread = threading.Thread(target=self._run, name="knowledge-watch", daemon=True)
+        self._thread.start()
+        return True
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop the thread and wait briefly for it (it closes its store on the way out)."""
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.stop()
+        if self._thread is not None:
+            self._thread.join(STOP_WAIT_S)
+
+    def _change(self, line: str) -> None:
+        self.report("warning" if line.startswith("failed") else "info", line)
+
+    def _run(self) -> None:
+        from agent.knowledge.service import make_indexer, open_store
+
+        try:
+            folders = watched_folders(self.folders)
+            live = f"watching {', '.join(map(str, folders))}"
+            with open_store(self.config) as store:
+                self._watcher = FolderWatcher(make_indexer(self.config, store), folders, self._change,
+                                              debounce_ms=self.config.settings.knowledge.watch_debounce_ms,
+                                              on_ready=lambda: self.report("info", live))
+                if not self._stopping.is_set():
+                    self._watcher.run()
+        except UserError as exc:
+            self.report("error", f"watch stopped: {exc}")
+        except Exception as exc:  # never let the watcher take its host down
+            logger.exception("knowledge watch failed")
+            self.report("error", f"watch stopped: {type(exc).__name__}: {exc}")

@@ -169,7 +169,7 @@ async def test_a_file_written_into_a_watched_folder_while_the_tui_runs_is_cited_
             await wait_idle(pilot, app)
             retrieval = _last(app).retrieval
             assert retrieval is not None and [s.label for s in retrieval.sources] == ["boat.md § Boat"]
-        assert app.knowledge_watch._thread is not None and not app.knowledge_watch._thread.is_alive()
+        assert not app.knowledge_watch.running  # stopped with the app
     finally:
         runtime.engine.retriever.close()  # type: ignore[union-attr]
         assert runtime.log is not None
@@ -195,5 +195,5 @@ async def test_a_watched_folder_that_does_not_exist_is_one_error_line(make_confi
         assert watch.start() and not watch.start()  # once only
         await wait_until(pilot, lambda: bool(app.lines), 30)
         watch.stop()
-    assert app.lines == [("error", f"knowledge watch stopped: {tmp_path / 'gone'}: not a folder, cannot watch it")]
+    assert app.lines == [("error", f"knowledge: watch stopped: {tmp_path / 'gone'}: not a folder, cannot watch it")]
     assert not KnowledgeWatch(app, make_config("")).start()  # nothing configured: no thread
