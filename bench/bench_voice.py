@@ -8,7 +8,8 @@ to the end of the first sentence, synthesis of the first sentence). The VAD's en
 silence ([vad] end_silence_ms, or the turn-end model's shorter pause) comes before "end of speech"
 and is reported apart; "last word" adds it (and the model's decision time) back: the user's wait.
 
-Each end-of-turn variant runs with partial transcripts on and off:
+Each end-of-turn variant runs with partial transcripts on and off, all on one loop, round-robin
+per question (so a changing load on a shared machine hits every variant alike):
   silence        the 700 ms silence timer alone, no early start (the old behaviour, as baseline)
   silence+early  the silence timer ends the turn; the reply is prepared from the pause on
   both           Smart Turn decides at the first pause, the silence timer otherwise
@@ -44,7 +45,7 @@ QUESTIONS = [
 ]
 FIELDS = ("end_silence_s", "turn_model_s", "partial_wait_s", "stt_compute_s", "transcript_s", "first_token_s",
           "llm_compute_s", "first_sentence_s", "tts_compute_s", "first_audio_s", "compute_s", "overhead_s",
-          "early_saved_s", "last_word_s")
+          "early_saved_s", "early_generated_s", "last_word_s")
 MODES = {  # variant -> ([vad] end_of_turn, early_start)
     "silence": ("silence", False),
     "silence+early": ("silence", True),

@@ -6,8 +6,10 @@ Hands-free: the VAD opens and closes utterances. Push-to-talk: :meth:`Listener.p
 agent never hears itself.
 
 At each pause the VAD reports, the turn-end model (:class:`TurnPolicy`) is asked whether the user
-has finished: in ``model`` and ``both`` modes a yes ends the utterance at once; in ``silence`` mode
-(with ``early_start``) a yes starts the early reply (``on_early``) while the silence timer runs.
+has finished: in ``model`` and ``both`` modes a yes ends the utterance at once; with
+``early_start`` a yes also starts the early reply (``on_early``): in ``silence`` mode while the
+silence timer still runs, otherwise at the end of the turn, its generation running while the turn
+is logged.
 """
 
 from __future__ import annotations
@@ -207,14 +209,14 @@ class Listener:
         self._check = (probability, time.perf_counter() - started)
         finished = probability >= self.policy.threshold
         log.info("pause of %d ms: turn finished with probability %.2f (%.0f ms)", event.silence_ms, probability, self._check[1] * 1000)
+        if finished and self.policy.early_start and self._on_early is not None:
+            self._start_early(event.pcm, probability)  # generation overlaps the turn's bookkeeping, or the timer
         if finished and self.policy.mode != "silence":
             ended = self.vad.end_now()
             if isinstance(ended, SpeechEnded):
                 self._ended(ended, "model")
             elif ended is not None:
                 self._vad_event(ended)
-        elif finished and self.policy.early_start and self._on_early is not None:
-            self._start_early(event.pcm, probability)
 
     def _start_early(self, pcm: np.ndarray, probability: float) -> None:
         with self._lock:

@@ -305,7 +305,9 @@ class VoiceLoop:
         on_event = speech_events(clock, reply, forward=self._announcing(said))
         try:
             finished = early.keep(text, on_event, **turn) if early is not None else None
-            if early is not None and not early.kept:
+            if early is not None and early.kept:
+                clock.early("used", clock.result().early_saved_s, early.provisional.head_start_s())
+            elif early is not None:
                 clock.early("discarded")
                 cancel = self._fresh_cancel()
             if finished is None and (early is None or not early.kept):

@@ -51,6 +51,7 @@ class Waterfall:
     partial_abandoned: bool = False  # a partial still running at end of speech was dropped, not waited for
     early_start: EarlyStatus = "off"  # off; none: no pause looked final; used; discarded (transcript differed)
     early_saved_s: float | None = None  # a used early start: how much sooner the reply's work began
+    early_generated_s: float | None = None  # ... and how long its reply had been generating when kept
 
     @property
     def compute_s(self) -> float | None:
@@ -108,6 +109,7 @@ class WaterfallClock:
         self.partial_abandoned = False
         self.early_start: EarlyStatus = "off"
         self.early_saved_s: float | None = None
+        self.early_generated_s: float | None = None
         self.mark("speech_end", speech_end)
 
     @property
@@ -116,10 +118,10 @@ class WaterfallClock:
         with self._lock:
             return self._marks["speech_end"]
 
-    def early(self, status: EarlyStatus, saved_s: float | None = None) -> None:
+    def early(self, status: EarlyStatus, saved_s: float | None = None, generated_s: float | None = None) -> None:
         """What became of the early start (the turn worker, before the result is read)."""
         with self._lock:
-            self.early_start, self.early_saved_s = status, saved_s
+            self.early_start, self.early_saved_s, self.early_generated_s = status, saved_s, generated_s
 
     def mark(self, name: str, at: float | None = None) -> None:
         """Record ``name`` now (or at ``at``) unless it was recorded already."""
@@ -157,4 +159,5 @@ class WaterfallClock:
                 partial_abandoned=self.partial_abandoned,
                 early_start=self.early_start,
                 early_saved_s=self.early_saved_s,
+                early_generated_s=self.early_generated_s,
             )
