@@ -54,7 +54,9 @@ class Utterance:
 
 @dataclass(frozen=True)
 class TurnPolicy:
-    """How the end of a turn is decided ([vad] end_of_turn, turn_threshold, early_start)."""
+    """How the end of a turn is decided ([vad] end_of_turn, turn_threshold, early_start).
+
+    Immutable; the capture thread reads it (a switch replaces it whole, see ``set_end_of_turn``)."""
 
     mode: Literal["silence", "model", "both"] = "silence"
     threshold: float = 0.5
