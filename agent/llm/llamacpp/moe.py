@@ -36,6 +36,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import struct
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 GGML_TYPE_F32, GGML_TYPE_I32 = 0, 26
 _PREFIX = b"ffn_moe_"
+_PREFIX_U64 = int.from_bytes(_PREFIX, sys.byteorder)  # the first 8 bytes of a name, compared as one integer
 _LOGITS, _TOPK, _WEIGHTS, _NORM = 0, 1, 2, 3
 _WANTED = {b"ffn_moe_logits": _LOGITS, b"ffn_moe_topk": _TOPK, b"ffn_moe_weights": _WEIGHTS, b"ffn_moe_weights_norm": _NORM}
 
@@ -87,6 +89,7 @@ class _Ggml:
 
         handle = lib._lib
         self.get_name = ctypes.CFUNCTYPE(ctypes.c_char_p, ctypes.c_void_p)(("ggml_get_name", handle))
+        self.name_address = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)(("ggml_get_name", handle))
         self.tensor_get = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t)(
             ("ggml_backend_tensor_get", handle))
 
@@ -125,6 +128,7 @@ class RoutingCapture:
         self._fresh = 0  # tensors read since the last take
         self._rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, bool]] = []
         self._failed = False
+        self._name_offset: int | None = None  # where ggml keeps a tensor's name, asked of ggml once
         self.callback = self._make_callback()  # keep the ctypes object alive as long as the context
 
     def _make_callback(self) -> Any:
@@ -142,9 +146,13 @@ class RoutingCapture:
         return llama_cpp.ggml_backend_sched_eval_callback(on_tensor)
 
     def _on_tensor(self, tensor: int, ask: bool) -> bool:
-        if ask:
+        if ask:  # called for every graph node: reject others with one 8-byte read
+            if self._name_offset is None:
+                self._name_offset = int(self._ggml.name_address(tensor) or 0) - tensor
+            if self._failed or ctypes.c_uint64.from_address(tensor + self._name_offset).value != _PREFIX_U64:
+                return False
             name = self._ggml.get_name(tensor)
-            if self._failed or not name or not name.startswith(_PREFIX):
+            if not name or not name.startswith(_PREFIX):
                 return False
             base, _, layer = name.rpartition(b"-")
             kind = _WANTED.get(base)
