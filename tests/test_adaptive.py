@@ -130,3 +130,19 @@ def test_backends_that_cannot_adapt_refuse_it(starter_model):
         check_remote_sampler(ADAPTIVE)
     settings_mapping(BASE.merged({"pause_text": "x"}))  # adaptive values alone are inert in fixed mode
     check_remote_sampler(BASE.merged({"entropy_high": 1.0}))
+
+
+def test_a_persona_can_switch_adaptive_sampling_on_and_bad_thresholds_name_the_key(tmp_path: Path):
+    from agent.personas import PersonaBook
+
+    (tmp_path / "personas").mkdir()
+    (tmp_path / "config.toml").write_text('[chat]\npersonas_dir = "personas"\n', encoding="utf-8")
+    persona = tmp_path / "personas" / "curious.toml"
+    persona.write_text('system_prompt = "Wonder aloud."\nsampler = { mode = "adaptive", entropy_high = 2.0, pause_text = " Hmm." }\n',
+                       encoding="utf-8")
+    sampler = PersonaBook(load_config(tmp_path / "config.toml", env={})).get("curious").sampler(SamplerSettings())
+    assert (sampler.mode, sampler.entropy_high, sampler.pause_text) == ("adaptive", 2.0, " Hmm.")
+    persona.write_text('system_prompt = "x"\nsampler = { mode = "adaptive", varentropy_high = 0.5 }\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        PersonaBook(load_config(tmp_path / "config.toml", env={}))
+    assert "\n" not in str(err.value) and "sampler.varentropy_high" in str(err.value) and "varentropy_low" in str(err.value)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 SamplerMode = Literal["fixed", "adaptive"]
 AdaptiveAction = Literal["argmax", "sample", "explore", "pause"]
@@ -79,13 +80,15 @@ class SamplerSettings(BaseModel):
             return (value,)
         return tuple(value) if isinstance(value, list) else value
 
-    @model_validator(mode="after")
-    def _thresholds_ordered(self) -> SamplerSettings:
-        if self.entropy_low > self.entropy_high:
-            raise ValueError(f"entropy_low ({self.entropy_low}) must not exceed entropy_high ({self.entropy_high})")
-        if self.varentropy_low > self.varentropy_high:
-            raise ValueError(f"varentropy_low ({self.varentropy_low}) must not exceed varentropy_high ({self.varentropy_high})")
-        return self
+    @field_validator("entropy_high", "varentropy_high")
+    @classmethod
+    def _at_least_low(cls, value: float, info: ValidationInfo) -> float:
+        low_name = info.field_name.replace("_high", "_low") if info.field_name else ""
+        low = info.data.get(low_name)
+        if low is not None and value < low:
+            raise PydanticCustomError("threshold_order", "{value} is below {low_name} ({low}); a high threshold must not be below its low one",
+                                      {"value": value, "low_name": low_name, "low": low})
+        return value
 
     def adaptive_action(self, entropy: float, varentropy: float, *, may_pause: bool) -> AdaptiveAction:
         """What adaptive mode does with a token whose full distribution has this entropy and
