@@ -50,6 +50,15 @@ def test_json_events_carry_per_token_telemetry(tmp_path):
     assert events[0]["event"] == "turn_started" and events[-1]["event"] == "turn_finished"
     assert tokens and all(t["entropy"] >= 0 and t["logprob"] <= 0 for t in tokens)
     assert events[-1]["timings"]["completion_tokens"] == len({t["index"] for t in tokens})
+    assert all(t["varentropy"] >= 0 and t["action"] is None for t in tokens)  # fixed mode: no action
+
+
+def test_json_events_carry_the_adaptive_action(tmp_path):
+    proc = _epistemic(["chat", "--once", "Count to five.", "--json"], tmp_path, EPISTEMIC_SAMPLER__MAX_TOKENS="12",
+                      EPISTEMIC_SAMPLER__MODE="adaptive")
+    assert proc.returncode == 0, proc.stderr
+    tokens = [e for e in map(json.loads, proc.stdout.splitlines()) if e["event"] == "token"]
+    assert tokens and all(t["action"] in ("argmax", "sample", "explore", "pause") for t in tokens)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ def event_to_json(event: EngineEvent) -> dict:
     """A JSON-able dict for one event (``event`` names its kind)."""
     if isinstance(event, ReplyToken):
         s = event.step
-        return {"event": "token", "channel": event.channel, "text": event.text, "index": s.index, "token_id": s.token_id, "piece": s.text, "logprob": s.logprob, "entropy": s.entropy}
+        return {"event": "token", "channel": event.channel, "text": event.text, "index": s.index, "token_id": s.token_id, "piece": s.text, "logprob": s.logprob, "entropy": s.entropy,
+                "varentropy": s.varentropy, "action": s.action}
     if isinstance(event, TurnFinished):
         r = event.result
         return {
