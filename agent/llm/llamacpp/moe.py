@@ -19,12 +19,12 @@ new context registers itself with the model so it is freed before the model, as 
 Freeing first means the KV cache is never allocated twice. The cost: two private attributes
 (``_ctx``, ``_model``) and ``llama_cpp._internals.LlamaContext``, all present since 0.3.
 
-Cost: with a callback installed llama.cpp calls it for every graph node (cheap: ~0.3 µs each) and
-computes the graph in pieces between requested tensors, which costs about 1 to 1.5 ms per token
-on a CPU here, whatever the number of pieces (bench/bench_moe.py: 5-6 % on a model with real layer
-widths, more on toy ones; over the 3 % telemetry budget). So capture is off by default, attached
-only when asked for and only to MoE models; dense models and ``moe_routing = false`` run without
-any callback.
+Cost: with a callback installed llama.cpp calls it for every graph node (about 0.5 µs each, most
+of the cost; other nodes are turned away after one 8-byte read of their name) and computes the
+graph in pieces between requested tensors. Together about 1 ms per token on a CPU here:
+bench/bench_moe.py measured 3.4-6 % of tok/s on a model with real layer widths, more on toy
+ones, over the 3 % telemetry budget. So capture is off by default, attached only when asked for
+and only to MoE models; dense models and ``moe_routing = false`` run without any callback.
 
 Threads: the callback runs on the thread that calls ``llama_decode``, i.e. the generation thread
 holding :class:`~agent.llm.llamacpp.model.LlamaCppModel`'s lock, and so do ``begin``/``take``/
