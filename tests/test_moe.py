@@ -223,3 +223,24 @@ def test_log_show_moe_prints_usage_and_each_tokens_experts(make_config: Any, moe
         assert f"#0    {finished.result.steps[0].text!r:<12} L0 {first} H{float(routing.entropy[0, 0]):.2f}" in text.output
         assert reply["moe_routing"]["experts"] == routing.experts.tolist()
         assert reply["moe_routing"]["usage"] == routing.usage().tolist()
+
+
+def test_a_build_without_the_ggml_symbols_chats_on_without_capture(
+    tmp_path: Path, tiny_moe_gguf: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    from agent.llm.llamacpp import moe as moe_module
+    from agent.log.moe_view import moe_status_line
+    from tests.moe_fixtures import load_tiny_moe
+
+    def missing(self: object) -> None:
+        raise AttributeError("undefined symbol: ggml_get_name")
+
+    monkeypatch.setattr(moe_module._Ggml, "__init__", missing)
+    model = load_tiny_moe(tmp_path, tiny_moe_gguf, capture=True)
+    try:
+        result = _reply(model, "hello")
+        assert result.steps and result.moe_routing is None and model.moe is None
+        assert result.extra["moe_routing"] == "unavailable" and not model._llm.context_params.cb_eval
+        assert "cannot report routing" in moe_status_line(result.extra["moe_routing"])
+    finally:
+        model.close()

@@ -28,6 +28,8 @@ def moe_status_line(status: str | None) -> str:
         return "mixture-of-experts model; no routing was recorded for this reply"
     if status == "dense":
         return NOT_MOE
+    if status == "unavailable":
+        return "mixture-of-experts model; this llama-cpp-python build cannot report routing"
     return f"{NOT_MOE} (or a backend that does not report routing)"
 
 

@@ -49,7 +49,7 @@ class LlamaCppModel:
     """A loaded GGUF model; one generation at a time (other callers wait), usable from any thread.
 
     ``moe`` captures mixture-of-experts routing (``[llm] moe_routing`` on a MoE model), else None;
-    ``moe_status`` ("captured", "off" or "dense") goes into every reply's ``extra["moe_routing"]``.
+    ``moe_status`` ("captured", "off", "unavailable" or "dense") goes into every reply's ``extra["moe_routing"]``.
     """
 
     def __init__(self, llm: Any, info: ModelInfo, *, moe: RoutingCapture | None = None, moe_status: str = "dense") -> None:
@@ -254,7 +254,11 @@ def _moe_capture(llm: Any, meta: dict[str, Any], wanted: bool) -> tuple[RoutingC
         return None, "dense"
     if not wanted:
         return None, "off"
-    capture = RoutingCapture(shape)
+    try:
+        capture = RoutingCapture(shape)
+    except AttributeError as exc:  # a llama.cpp build without the ggml symbols the callback reads
+        log.warning("MoE routing capture is not available with this llama-cpp-python build (%s)", exc)
+        return None, "unavailable"
     try:
         with stderr_into_log():
             attach(llm, capture)
