@@ -78,7 +78,7 @@ class TurnRecorder:
         clock, early = utterance.clock, utterance.early
         reused = early.wait_transcript() if early is not None and not early.is_stale else None
         if reused is not None and reused.text:
-            utterance.transcriber.abandon()
+            clock.partial_abandoned = utterance.transcriber.abandon()
             transcript = reused
             clock.mark("transcript")
             clock.duration("stt", clock.result().transcript_s or 0.0)  # what was left of it after the end of speech
