@@ -84,10 +84,10 @@ def test_thresholds_that_force_explore_sample_the_widened_distribution(starter_m
     assert _ids(explored) == _ids(same)
     # and not what the normal sampler picks: over a few seeds, the chosen tokens are less likely
     normal_lp, explore_lp = [], []
-    for seed in range(2):
+    for seed in range(3):
         normal_lp += [s.logprob for s in _generate(starter_model, STORY, BASE.merged({"seed": seed})).steps]
         explore_lp += [s.logprob for s in _generate(starter_model, STORY, forced.merged({"seed": seed})).steps]
-    assert np.mean(explore_lp) < np.mean(normal_lp) - 0.5, (np.mean(explore_lp), np.mean(normal_lp))
+    assert np.mean(explore_lp) < np.mean(normal_lp) - 0.25, (np.mean(explore_lp), np.mean(normal_lp))
 
 
 @pytest.mark.parametrize("pause_max", [0, 1, 2])

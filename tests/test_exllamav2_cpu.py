@@ -28,7 +28,7 @@ from agent.llm.exllamav2.settings import ExLlamaV2Settings
 from agent.llm.exllamav2.stream import DraftFlags, chunk_telemetry, split_chunk_text
 from agent.llm.hf_template import load_chat_template
 from agent.llm.peft_adapter import AdapterError, check_fits, module_dims, read_adapter
-from agent.llm.sampler import SamplerSettings
+from agent.llm.sampler import ADAPTIVE_FIELDS, SamplerSettings
 from agent.llm.telemetry import entropy_varentropy_logprob, top_k
 from tests.exl2_templates import FAMILIES, SPECIAL_TOKENS
 
@@ -37,7 +37,7 @@ from tests.exl2_templates import FAMILIES, SPECIAL_TOKENS
 
 def test_every_sampler_field_reaches_exllamav2_or_the_job():
     mapped = set(FIELD_NAMES.values())
-    assert set(SamplerSettings.model_fields) == mapped | JOB_FIELDS
+    assert set(SamplerSettings.model_fields) == mapped | JOB_FIELDS | set(ADAPTIVE_FIELDS)  # adaptive mode is refused
     # 32 mapped + 5 runtime-state fields = the 37 fields of ExLlamaV2Sampler.Settings (checked on GPU too)
     assert len(FIELD_NAMES) + len(RUNTIME_STATE) == 37
 
