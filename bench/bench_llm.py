@@ -1,8 +1,8 @@
 """Tokens/s of the llama.cpp backend with all telemetry on, off, and raw llama-cpp-python, same run.
 
 All three use the same Llama instance, the same prompt tokens and the same sampler values
-(fixed seed); each repetition clears the KV cache first and the three sides alternate, so drift
-in machine load hits all of them. Tokens/s counts every generated token over the whole call
+(fixed seed); each repetition clears the KV cache first and the three sides alternate (each taking
+first, second and third place in turn), so drift in machine load hits all of them. Tokens/s counts every generated token over the whole call
 (prompt evaluation included), and the token ids are compared (they must be identical).
 
 * raw: ``Llama.generate`` of llama-cpp-python, no telemetry;
@@ -134,10 +134,17 @@ def main() -> None:
     run_raw(llm, list(prompt.token_ids), sampler, 8)
 
     ours, off, raw, same = [], [], [], True
-    for _ in range(args.reps):
-        t_raw, ids_raw = run_raw(llm, list(prompt.token_ids), sampler, args.tokens, args.cpu_time)
-        t_off, ids_off = run_ours(model, prompt, sampler, args.cpu_time, telemetry=False)
-        t_ours, ids_ours = run_ours(model, prompt, sampler, args.cpu_time)
+    sides = {
+        "raw": lambda: run_raw(llm, list(prompt.token_ids), sampler, args.tokens, args.cpu_time),
+        "off": lambda: run_ours(model, prompt, sampler, args.cpu_time, telemetry=False),
+        "on": lambda: run_ours(model, prompt, sampler, args.cpu_time),
+    }
+    order = list(sides)
+    for rep in range(args.reps):
+        ran = {}
+        for name in order[rep % 3 :] + order[: rep % 3]:  # each side takes each place in turn
+            ran[name] = sides[name]()
+        (t_raw, ids_raw), (t_off, ids_off), (t_ours, ids_ours) = ran["raw"], ran["off"], ran["on"]
         raw.append(len(ids_raw) / t_raw)
         off.append(len(ids_off) / t_off)
         ours.append(len(ids_ours) / t_ours)
