@@ -131,3 +131,24 @@ def test_no_folder_named_or_configured_says_so(tmp_path):
     argv, env = _cli(tmp_path, "watch")
     done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert done.returncode == 6 and "[knowledge] watch" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_headless_voice_follows_the_configured_watch_folders(make_config, tmp_path, capsys):
+    """``epistemic voice`` starts the ``[knowledge] watch`` thread beside the loop (its lines on
+    stderr), and starts nothing when no folder is configured."""
+    from agent.cli.voice_cmds import _knowledge_watch
+
+    assert _knowledge_watch(make_config("")) is None
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    watch = _knowledge_watch(make_config(f'[knowledge]\nwatch = ["{folder}"]\nwatch_debounce_ms = 100\n'))
+    assert watch is not None
+    try:
+        _until(lambda: "watching" in capsys.readouterr().err, "the 'watching' line")
+        (folder / "new.md").write_text("# Cats\n\nCats sleep sixteen hours a day.\n", encoding="utf-8")
+        seen: list[str] = []
+        _until(lambda: seen.append(capsys.readouterr().err) or "new.md" in "".join(seen), "the change line")
+        assert "knowledge: " in "".join(seen)
+    finally:
+        watch.stop()
+    assert not watch.running

@@ -138,6 +138,7 @@ def voice(ctx: click.Context, persona: str | None, language: str | None, barge_i
         audio = audio.model_copy(update={"barge_in": barge_in, "turn_taking": "hands_free"})
     runtime = build_runtime(config, persona=persona, progress=StderrProgress())
     printer = VoicePrinter(color=sys.stdout.isatty())
+    watch = _knowledge_watch(config)
     try:
         loop = build_voice_loop(runtime, stt=load_stt(config), tts=load_tts(config, runtime.engine.persona),
                                 on_event=printer, language=language, audio=audio)
@@ -154,7 +155,18 @@ def voice(ctx: click.Context, persona: str | None, language: str | None, barge_i
         if loop.lost and not sys.stdin.isatty():
             sys.exit(EXIT_AUDIO)
     finally:
+        if watch is not None:
+            watch.stop()
         runtime.close()
+
+
+def _knowledge_watch(config: Any) -> Any:
+    """The ``[knowledge] watch`` folders followed in a background thread, one stderr line per change
+    (None when none are configured)."""
+    from agent.knowledge.watch import BackgroundWatch
+
+    watch = BackgroundWatch(config, lambda level, line: click.echo(f"knowledge: {line}", err=True))
+    return watch if watch.start() else None
 
 
 def _run(loop: Any, runtime: Any, printer: Any, max_turns: int | None, seconds: float | None, typed: bool) -> None:
