@@ -67,7 +67,7 @@ def test_spoken_utterance_is_captured_segmented_and_transcribed(piper, whisper) 
         captured = rec.audio_since(start)
     report = [e for e in events if isinstance(e, PlaybackFinished)][-1].report
     assert report.chunks[0].complete and report.heard_tags() == [SENTENCE]
-    segmenter = VadSegmenter.from_settings(VadSettings(end_silence_ms=700))
+    segmenter = VadSegmenter.from_settings(VadSettings(end_silence_ms=700, end_of_turn="silence", early_start=False))
     vad_events = segmenter.feed(captured) + segmenter.flush()
     assert [type(e) for e in vad_events] == [SpeechStarted, SpeechEnded], vad_events
     utterance = vad_events[1]
