@@ -28,7 +28,7 @@ def test_a_model_decision_is_logged_with_its_probability_and_counts_in_the_wait(
     assert record["early_start"] == "none" and record["early_saved_s"] is None
     assert abs(record["last_word_s"] - (0.21 + 0.05 + 0.9)) < 1e-9
     strip = describe_waterfall(waterfall)
-    assert "model 0.97 @ 210 ms" in strip and "early not started" in strip and "audio 900 ms" in strip
+    assert strip == "last turn: model 0.97 @210 ms │ stt 400 → token 500 → sentence 700 → audio 900 ms"
     assert "end of turn: model 0.97 at 210 ms" in waterfall.describe()
 
 
@@ -37,10 +37,10 @@ def test_a_silence_decision_with_a_used_early_start():
     clock.early("used", 0.45)
     waterfall = clock.result()
     assert abs(waterfall.last_word_s - (0.7 + 0.9)) < 1e-9  # the model ran during the silence, off the path
-    assert "early used −450 ms" in describe_waterfall(waterfall)
+    assert "silence 0.90 @700 ms, early −450 │" in describe_waterfall(waterfall)
     assert "early start used (-450 ms)" in waterfall.describe()
 
 
 def test_push_to_talk_has_no_probability():
     waterfall = _clock(TurnEnd("push_to_talk", "key"), 0.0).result()
-    assert "key @ 0 ms" in describe_waterfall(waterfall) and waterfall.early_start == "off"
+    assert "last turn: key @0 ms │ stt" in describe_waterfall(waterfall) and waterfall.early_start == "off"

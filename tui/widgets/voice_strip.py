@@ -30,25 +30,25 @@ def _ms(value: float | None) -> str:
 
 
 def describe_turn_end(waterfall: Any) -> str:
-    """``model 0.97 @ 210 ms · early used −480 ms``: how the turn ended and what the early start did."""
+    """``model 0.97 @210 ms, early −480``: how the turn ended and what the early start did."""
     end = getattr(waterfall, "turn_end", None)
     if end is None:
         return ""
     said = end.decision if end.probability is None else f"{end.decision} {end.probability:.2f}"
-    text = f"{said} @ {_ms(waterfall.end_silence_s)} ms"
+    text = f"{said} @{_ms(waterfall.end_silence_s)} ms"
     early = getattr(waterfall, "early_start", "off")
     if early == "used":
-        text += f" · early used −{_ms(waterfall.early_saved_s or 0.0)} ms"
-    elif early in ("none", "discarded"):
-        text += f" · early {'not started' if early == 'none' else 'discarded'}"
+        text += f", early −{_ms(waterfall.early_saved_s or 0.0)}"
+    elif early == "discarded":
+        text += ", early discarded"
     return text
 
 
 def describe_waterfall(waterfall: Any) -> str:
-    """``turn model 0.97 @ 210 ms · early used −480 ms → stt 420 → token 910 → sentence 1300 → audio 1620 ms``
-    (``agent.voice.waterfall.Waterfall``)."""
+    """``last turn: model 0.97 @210 ms, early −480 │ stt 420 → token 910 → sentence 1300 → audio 1620 ms``
+    (``agent.voice.waterfall.Waterfall``; stages in ms after the end of speech)."""
     turn = describe_turn_end(waterfall)
-    return (f"last turn: {f'turn {turn} → ' if turn else ''}end of speech → stt {_ms(waterfall.transcript_s)} → "
+    return (f"last turn: {f'{turn} │ ' if turn else ''}stt {_ms(waterfall.transcript_s)} → "
             f"token {_ms(waterfall.first_token_s)} → sentence {_ms(waterfall.first_sentence_s)} → "
             f"audio {_ms(waterfall.first_audio_s)} ms")
 
