@@ -26,18 +26,13 @@ from textual.widgets import Input
 
 from agent.errors import UserError
 from agent.events import EventSink, TurnFinished
-from agent.llm.base import entropy_is_lower_bound
+from tui.app_screens import ScreenActions
 from tui.bridge import TurnBridge, TurnEnded
 from tui.commands import PersonaCommands
 from tui.knowledge_watch import KnowledgeWatch
 from tui.loader import RuntimeLoader
 from tui.screens.conversation import ConversationScreen
-from tui.screens.entropy_view import EntropyViewScreen, last_reply_id
-from tui.screens.harvest import HarvestScreen
-from tui.screens.help import HelpScreen
-from tui.screens.history import HistoryScreen
 from tui.screens.persona import PersonaPicker
-from tui.screens.tokens import TokenInspectorScreen
 from tui.voice_bridge import VoiceController
 from tui.widgets.sampler_panel import SamplerPanel
 from tui.widgets.sources_panel import SourcesPanel
@@ -70,7 +65,7 @@ def _error_text(exc: Exception) -> str:
     return str(exc)
 
 
-class EpistemicApp(App[None]):
+class EpistemicApp(ScreenActions):
     """Read the conversation and steer the model: persona, sampler, stop, regenerate, history."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -157,11 +152,6 @@ class EpistemicApp(App[None]):
             self.runtime.close()
 
     # -- engine jobs -------------------------------------------------------------------------
-
-    def _require_runtime(self) -> Runtime | None:
-        if self.runtime is None:
-            self.notify(self.load_error or "The model is still loading.", severity="warning")
-        return self.runtime
 
     def busy_reason(self) -> str | None:
         """What keeps the engine busy (this app's job or a spoken turn), or None when it is free."""
@@ -368,59 +358,7 @@ class EpistemicApp(App[None]):
     def action_toggle_barge_in(self) -> None:
         self.voice.toggle_barge_in()
 
-    # -- other screens ---------------------------------------------------------------------
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
-    def action_inspect_tokens(self) -> None:
-        tokenize = self.runtime.model.tokenize_pieces if self.runtime is not None else None
-        last = self.last_finished
-        steps = last.result.steps if last is not None else ()
-        lower = last is not None and entropy_is_lower_bound(last.result.extra)
-        routing, moe = (last.result.moe_routing, last.result.extra.get("moe_routing")) if last is not None else (None, None)
-        self.push_screen(TokenInspectorScreen(steps, tokenize, lower_bound=lower, routing=routing, moe_status=moe))
-
-    def action_tokenizer_lab(self) -> None:
-        """Ctrl+T: every tokenizer measured on the logged dialogues (computed in the screen's worker)."""
-        from tui.screens.tokenizer_lab import TokenizerLabScreen, config_runner
-
-        self.push_screen(TokenizerLabScreen(config_runner(self.config)))
-
-    def action_entropy_view(self) -> None:
-        """Ctrl+E: the last logged reply's entropy curves, full screen (read in the screen's worker)."""
-        runtime = self._require_runtime()
-        if runtime is not None and runtime.log is None:
-            self.notify("The dialogue log is off ([log] enabled = false).", severity="warning")
-        elif runtime is not None and runtime.log is not None:
-            self.push_screen(EntropyViewScreen(runtime.log, last_reply_id(runtime.engine.history)))
-
-    def action_history(self) -> None:
-        runtime = self._require_runtime()
-        if runtime is None:
-            return
-        if runtime.log is None:
-            self.notify("The dialogue log is off ([log] enabled = false).", severity="warning")
-            return
-        self.push_screen(HistoryScreen(runtime.log), self._continue_conversation)
-
-    def action_harvest(self) -> None:
-        """F11: curate the log. Uses the engine's log once loaded; before that, opens the file."""
-        if self.runtime is not None and self.runtime.log is None:
-            self.notify("The dialogue log is off ([log] enabled = false).", severity="warning")
-            return
-        if self.runtime is not None:
-            self.push_screen(HarvestScreen(self.runtime.log))
-        else:
-            self.push_screen(HarvestScreen(path=self.config.log_path()))
-
-    def action_train_jobs(self) -> None:
-        """Ctrl+J: training jobs' progress (their status files read in the screen's worker); n starts one."""
-        from agent.models import models_dir
-        from tui.screens.train_jobs import TrainJobsScreen, process_starter
-
-        adapters = models_dir(self.config) / "adapters"
-        self.push_screen(TrainJobsScreen(adapters, process_starter(self.config.file, adapters)))
+    # -- history ---------------------------------------------------------------------------
 
     def _continue_conversation(self, conversation_id: int | None) -> None:
         """Open a logged conversation: read in the engine worker, drawn when the job ends."""
