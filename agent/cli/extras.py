@@ -21,6 +21,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "peft": ("train",),
     "gguf": ("train",),
     "trl": ("train",),
+    "bitsandbytes": ("qlora",),
     "datasets": ("harvest",),
     "pyarrow": ("harvest",),
     "datasketch": ("harvest",),

@@ -33,6 +33,7 @@ class TrainingRecord:
     tokens_per_second: float
     files: dict[str, str]  # role -> file name in the adapter folder
     evaluation: dict[str, Any] = field(default_factory=dict)
+    quantization: dict[str, Any] = field(default_factory=dict)  # QLoRA's 4-bit base; {} = trained unquantised
 
     @property
     def final_loss(self) -> float:
@@ -86,6 +87,14 @@ def _curve(losses: tuple[float, ...], per_line: int = 10) -> str:
     return "\n".join(f"    {start + 1:>4}: {row}" for start, row in zip(range(0, len(losses), per_line), rows, strict=True))
 
 
+def _quantized(q: dict[str, Any]) -> str:
+    if not q:
+        return "no (the LoRA was trained on the unquantised base)"
+    return (f"yes: the base loaded in {q.get('bits')}-bit {q.get('quant_type')} (double quantisation "
+            f"{'on' if q.get('double_quant') else 'off'}, compute {q.get('compute_dtype')}, bitsandbytes "
+            f"{q.get('bitsandbytes')}); the LoRA weights are unquantised")
+
+
 def card_text(record: TrainingRecord, eval_table: str | None, png: str | None) -> str:
     """The training card (Markdown)."""
     hp = "\n".join(f"| {k} | {v} |" for k, v in record.hyperparameters.items())
@@ -94,7 +103,8 @@ def card_text(record: TrainingRecord, eval_table: str | None, png: str | None) -
         f"# LoRA adapter `{record.name}`", "",
         f"Trained with `epistemic train {record.method}`; load it by choosing the persona `{record.name}`.", "",
         "## Base model", "",
-        f"- name: {base.get('name')}", f"- source: `{base.get('source')}`", f"- sha256: `{base.get('sha256')}`", "",
+        f"- name: {base.get('name')}", f"- source: `{base.get('source')}`", f"- sha256: `{base.get('sha256')}`",
+        f"- QLoRA: {_quantized(record.quantization)}", "",
         "## Dataset", "",
         f"- folder: `{data.get('folder')}`", f"- manifest sha256: `{data.get('manifest_sha256')}`",
         f"- conversations: {data.get('train_rows')} train, {data.get('validation_rows')} validation", "",

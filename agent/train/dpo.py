@@ -27,6 +27,8 @@ from agent.train.run import (
     TrainOutcome,
     check_out_dir,
     load_model,
+    loading_message,
+    quantization,
     write_outputs,
 )
 from agent.train.torch_env import INSTALL, import_peft
@@ -111,6 +113,7 @@ def run_dpo(job: SftJob, reporter: Reporter) -> TrainOutcome:
     dataset = read_dataset(job.dataset)
     rows = _preference_rows(dataset.train, dataset.folder)
     base = prepare_base(job.base, cache_root=job.cache_root, progress=reporter.message)
+    reporter.message(loading_message(base, job.settings))
     model, tokenizer, device = load_model(base, job.settings)
     s = job.settings
     lora = import_peft().LoraConfig(r=s.rank, lora_alpha=s.alpha, lora_dropout=s.dropout,
@@ -145,7 +148,7 @@ def run_dpo(job: SftJob, reporter: Reporter) -> TrainOutcome:
         hyperparameters=s.model_dump(mode="json"), steps=trainer.state.global_step, losses=losses, seconds=seconds,
         tokens_per_second=float(trainer.state.num_input_tokens_seen or 0) / seconds if seconds else 0.0,
         files={"peft adapter": "adapter_model.safetensors", "llama.cpp LoRA": gguf.name, "persona": "persona.toml"},
-        evaluation={"reward_margins": margins, "reward_accuracies": accuracies},
+        evaluation={"reward_margins": margins, "reward_accuracies": accuracies}, quantization=quantization(s),
     )
     prompts = [{"messages": r["prompt"]} for r in rows if isinstance(r["prompt"], list)]
     persona = write_outputs(job, record, reward_table(losses, margins, accuracies), common_system_prompt(prompts))

@@ -177,6 +177,10 @@ def run_job(job: SftJob, method: str, runner: Callable[[SftJob, Reporter], Train
         raise UserError("train sft trains on one device: run it without `accelerate launch` (or with --num_processes 1); "
                         "train dpo runs under accelerate on several GPUs")
     check_out_dir(job)  # before the status file: a refused run leaves an earlier job's file alone
+    if job.settings.qlora:
+        from agent.train.qlora import check_qlora
+
+        check_qlora()  # no CUDA or no bitsandbytes: one line before any loading or dequantising
     status = StatusReporter(job.out_dir, job.name, method, reporter)
     try:
         outcome = runner(job, status)

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -116,11 +117,19 @@ def out_of_memory(exc: BaseException, settings: TrainSettings) -> OutOfMemory | 
         return None
     accum = settings.batch_size * settings.grad_accum
     shorter = max(16, settings.max_length // 2)
+    rank = f"--rank {max(1, settings.rank // 2)}"
+    tail = f"{rank}, or --qlora (the base in 4 bits)" if _cuda_available() and not settings.qlora else f"or {rank}"
     return OutOfMemory(
         f"out of memory while training (batch_size={settings.batch_size}, grad_accum={settings.grad_accum}, "
         f"max_length={settings.max_length}, rank={settings.rank}): try --batch-size 1 --grad-accum {accum} "
-        f"(the same effective batch), --max-length {shorter}, or --rank {max(1, settings.rank // 2)}"
+        f"(the same effective batch), --max-length {shorter}, {tail}"
     )
+
+
+def _cuda_available() -> bool:
+    """Whether torch sees a CUDA GPU (False where torch was never imported: nothing ran on a GPU)."""
+    torch = sys.modules.get("torch")
+    return bool(torch is not None and torch.cuda.is_available())
 
 
 class InterruptGate:

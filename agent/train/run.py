@@ -82,13 +82,18 @@ def check_out_dir(job: SftJob) -> None:
 
 
 def load_model(base: BaseWeights, settings: TrainSettings) -> tuple[Any, Any, str]:
-    """(model, tokenizer, device) of the base weights, on a GPU in bf16 where there is one."""
+    """(model, tokenizer, device) of the base weights, on a GPU in bf16 where there is one (4-bit with qlora)."""
     from agent.train.torch_env import device_and_dtype, import_training, set_threads
 
     torch, transformers = import_training()
     set_threads(settings.threads)
     device, dtype = device_and_dtype()
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(base.folder), dtype=dtype).to(device)
+    if settings.qlora:
+        from agent.train.qlora import load_quantised
+
+        model = load_quantised(base.folder)
+    else:
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(base.folder), dtype=dtype).to(device)
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(base.folder))
     if not tokenizer.chat_template:
         raise DatasetError(f"{base.folder}: the base model has no chat template, so conversations cannot be rendered for it")
@@ -130,7 +135,7 @@ def run_sft(job: SftJob, reporter: Reporter) -> TrainOutcome:
     check_out_dir(job)
     dataset = read_dataset(job.dataset)
     base = prepare_base(job.base, cache_root=job.cache_root, progress=reporter.message)
-    reporter.message(f"loading {base.name} from {base.folder}")
+    reporter.message(loading_message(base, job.settings))
     model, tokenizer, device = load_model(base, job.settings)
     train, validation = encode(dataset, tokenizer, job.settings)
     checkpoint = job.out_dir / CHECKPOINT
@@ -143,6 +148,23 @@ def run_sft(job: SftJob, reporter: Reporter) -> TrainOutcome:
     reporter.message(f"training {trainer.steps} steps on {len(train)} conversations ({device})")
     state = trainer.train(reporter.step)
     return _finish(job, reporter, model, base, dataset, validation or train, state, trainer, "validation" if validation else "train")
+
+
+def loading_message(base: BaseWeights, settings: TrainSettings) -> str:
+    """What the progress line says while the base loads (QLoRA: that it is quantised, and from what)."""
+    if not settings.qlora:
+        return f"loading {base.name} from {base.folder}"
+    origin = " (the GGUF's weights, dequantised)" if base.source.suffix == ".gguf" else ""
+    return f"loading {base.name} from {base.folder}{origin}, quantised to 4-bit NF4 (QLoRA)"
+
+
+def quantization(settings: TrainSettings) -> dict[str, Any]:
+    """How the base was quantised for training (training.json's ``quantization``); {} = not at all."""
+    if not settings.qlora:
+        return {}
+    from agent.train.qlora import quantization as described
+
+    return described()
 
 
 def _pad_id(tokenizer: Any) -> int:
@@ -166,7 +188,7 @@ def _finish(job: SftJob, reporter: Reporter, model: Any, base: BaseWeights, data
         hyperparameters=job.settings.model_dump(mode="json"), steps=state.step, losses=tuple(state.losses),
         seconds=state.seconds, tokens_per_second=state.tokens / state.seconds if state.seconds else 0.0,
         files={"peft adapter": "adapter_model.safetensors", "llama.cpp LoRA": gguf.name, "persona": "persona.toml"},
-        evaluation=report.as_dict(),
+        evaluation=report.as_dict(), quantization=quantization(job.settings),
     )
     persona = write_outputs(job, record, report.table(), common_system_prompt(dataset.train))
     shutil.rmtree(job.out_dir / CHECKPOINT, ignore_errors=True)

@@ -32,4 +32,5 @@ class TrainSettings(BaseModel):
     seed: int = Field(42, description="Seed for shuffling, dropout and adapter initialisation.")
     threads: int = Field(0, ge=0, description="CPU threads torch uses; 0 = all cores.")
     save_every: int = Field(0, ge=0, description="Save a checkpoint every this many steps (0 = only on Ctrl-C); --resume continues from it.")
+    qlora: bool = Field(False, description="QLoRA: load the base in 4-bit NF4 (bitsandbytes, CUDA GPU only; the [qlora] extra) and train the LoRA on it.")
     dpo_beta: float = Field(0.1, gt=0, description="DPO: how far the adapter may move from the base (beta).")
