@@ -227,15 +227,25 @@ def test_snapshot_while_the_app_keeps_writing(tmp_path: Path) -> None:
     try:
         while len(written) < 3:
             time.sleep(0.001)
-        report = run_export(tmp_path / "log.db", tmp_path / "out", split=(1.0, 0.0, 0.0))
-        during = len(written)
+        grew: list[bool] = []
+
+        def progress(_: object) -> None:  # called inside the export, its read snapshot open
+            if grew:
+                return
+            before, deadline = len(written), time.monotonic() + 30
+            while len(written) < before + 3 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            grew.append(len(written) >= before + 3)
+
+        report = export(ExportOptions("sft", tmp_path / "out", Filters(), split=(1.0, 0.0, 0.0)),
+                        tmp_path / "log.db", progress=progress)
     finally:
         stop.set()
         thread.join()
         writer.close()
     snapshot = report.identity  # type: ignore[attr-defined]
     exported = all_rows(tmp_path / "out")
-    assert during > 3  # the writer was never blocked by the export
+    assert grew == [True]  # the writer kept committing while the export held its snapshot
     # every conversation of the snapshot that had turns (the newest may have been created, turns not yet)
     assert snapshot.conversations - 1 <= len(exported) <= snapshot.conversations
     assert max(p["turn_id"] for r in exported for p in r["provenance"]) <= snapshot.max_turn_id

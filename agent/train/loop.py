@@ -245,6 +245,8 @@ class LoraTrainer:
         except KeyboardInterrupt:
             self.optimizer.zero_grad(set_to_none=True)  # drop the half-accumulated step
             self.save_checkpoint()
+            if progress is not None and self.state.losses:  # Ctrl-C may land between a step and its report
+                progress(self._progress(started))
             raise TrainingInterrupted(
                 f"interrupted at step {self.state.step}/{self.steps}; checkpoint saved in {self.checkpoint_dir}; "
                 "run the same command with --resume to continue"
