@@ -24,6 +24,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from textual.css.query import NoMatches
+
 from agent.events import ContextTrimmed, Notice, ReplyToken, TurnFinished, TurnStarted
 from agent.voice.events import (
     BargedIn,
@@ -268,8 +270,14 @@ class VoiceController:
     def drain(self) -> None:
         """Apply the voice events that arrived since the last call (UI thread)."""
         self.app.flush_events()  # voice turns stream without an engine job of the app's
-        while self._events:
-            self._apply(self._events.popleft())
+        try:
+            while self._events:
+                self._apply(self._events.popleft())
+        except NoMatches:  # the app is closing and its screen's widgets are gone: nothing left to draw
+            self._events.clear()
+            if self._timer is not None:
+                self._timer.stop()
+                self._timer = None
 
     def _apply(self, event: Any) -> None:
         strip = self.strip
