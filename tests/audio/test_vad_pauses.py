@@ -63,5 +63,5 @@ def test_end_now_ends_the_utterance_with_its_audio(words):
     ended = seg.end_now()
     assert isinstance(ended, SpeechEnded) and not seg.in_speech
     paused = events[-1].pcm
-    assert np.array_equal(ended.pcm[: len(paused)], paused) and len(ended.pcm) - len(paused) <= 0.2 * STT_RATE
+    assert np.array_equal(ended.pcm[: len(paused)], paused) and len(ended.pcm) - len(paused) <= 0.3 * STT_RATE  # at most the trailing quiet fed
     assert seg.end_now() is None
