@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,15 @@ import click
 
 from agent.cli.usage import OneLineUsage, OneLineUsageGroup, OneOf
 from agent.errors import UserError
-from agent.harvest.export.options import DEDUPE, FORMATS, INTERRUPTED, RATINGS, RETRIEVED, SOURCES
+from agent.harvest.export.options import (
+    DEDUPE,
+    FORMATS,
+    INTERRUPTED,
+    RATINGS,
+    RETRIEVED,
+    SOURCES,
+    parse_when,
+)
 
 FILTER_OPTIONS = ("--since", "--until", "--persona", "--model", "--source", "--language", "--min-rating",
                   "--tag", "--interrupted", "--reasoning/--no-reasoning", "--min-chars", "--max-chars")
@@ -21,13 +28,6 @@ def dataset() -> None:
     """Export curated conversations as datasets for training (SFT, DPO, KTO, ShareGPT, Parquet, speech)."""
 
 
-def _when(value: str | None, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        raise UserError(f"{name} {value!r}: expected a date like 2026-11-30 or 2026-11-30T14:00", exit_code=2) from None
 
 
 def _system_prompts(ctx: click.Context) -> Any:
@@ -104,7 +104,7 @@ def _options(ctx: click.Context, fmt: str, out: Path, ratios: tuple[float, float
     from agent.harvest.export.options import ExportOptions, Filters
 
     filters = Filters(
-        since=_when(v["since"], "--since"), until=_when(v["until"], "--until"), personas=v["persona"],
+        since=parse_when(v["since"], "--since"), until=parse_when(v["until"], "--until"), personas=v["persona"],
         models=v["model"], sources=v["source"], languages=v["language"], min_rating=v["min_rating"],
         tags=v["tag"], interrupted=v["interrupted"], reasoning=v["reasoning"], min_chars=v["min_chars"],
         max_chars=v["max_chars"],

@@ -15,11 +15,13 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 
 from agent.errors import UserError
-from agent.harvest.export.options import SOURCES
+from agent.harvest.export.options import (
+    SOURCES,
+    parse_when,
+)
 
 ROLES = ("user", "assistant", "both")
 BATCH = 2048
@@ -48,14 +50,6 @@ class CorpusTurn:
     language: str
 
 
-def parse_when(value: str | None, name: str) -> float | None:
-    """An ISO date or date-time as unix seconds; UserError (exit 2) naming the option otherwise."""
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        raise UserError(f"{name} {value!r}: expected a date like 2026-11-30 or 2026-11-30T14:00", exit_code=2) from None
 
 
 def make_filters(*, since: str | None = None, until: str | None = None, personas: tuple[str, ...] = (),

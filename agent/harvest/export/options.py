@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from agent.errors import UserError
 
 FORMATS = ("sft", "dpo", "kto", "sharegpt", "parquet", "speech")
 SOURCES = ("voice", "typed", "file")
@@ -55,3 +58,13 @@ class ExportOptions:
         out["out"] = str(self.out)
         out["data_dir"] = str(self.data_dir) if self.data_dir else None
         return out
+
+
+def parse_when(value: str | None, name: str) -> float | None:
+    """An ISO date or date-time as unix seconds; UserError (exit 2) naming the option otherwise."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise UserError(f"{name} {value!r}: expected a date like 2026-11-30 or 2026-11-30T14:00", exit_code=2) from None
